@@ -1,0 +1,1 @@
+"""The office side: request intake, signing, archive, verification and fleet."""

@@ -1,0 +1,1 @@
+"""The kiosk agent: the citizen's web UI, visit state machine and outbox."""

@@ -1,0 +1,1 @@
+"""Model files, runtimes and on-device inference (OCR, faces, QR codes)."""

@@ -1,0 +1,1 @@
+"""Over-the-air model updates: signed metadata, staged rollout, rollback."""

@@ -1,0 +1,1 @@
+"""What the kiosk and the bridge agree on: schemas, topics, the copy's seal."""

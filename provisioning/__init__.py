@@ -1,0 +1,1 @@
+"""Device identity: keys made on the kiosk, certificates, renewal."""

@@ -27,8 +27,15 @@ class MaskingFilter(logging.Filter):
         return True
 
 
+class MaskingFormatter(logging.Formatter):
+    """Mask ID numbers in the whole formatted record, tracebacks included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_id_number(super().format(record))
+
+
 class JsonFormatter(logging.Formatter):
-    """Format each record as one JSON object on one line."""
+    """Format each record as one JSON object on one line, masked."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -39,7 +46,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return mask_id_number(json.dumps(entry, ensure_ascii=False))
 
 
 def setup_logging(level: str = "INFO", json_lines: bool = False) -> None:
@@ -49,7 +56,7 @@ def setup_logging(level: str = "INFO", json_lines: bool = False) -> None:
     if json_lines:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(MaskingFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -124,6 +124,14 @@ class HsmSection(Section):
     pin_file: Path | None = Field(
         Path("secrets/hsm-pin"), description="File holding the user PIN."
     )
+    so_pin_file: Path = Field(
+        Path("secrets/hsm-so-pin"),
+        description="Where 'kiosk bridge init' writes the SO PIN of a new token.",
+    )
+    softhsm_token_dir: Path = Field(
+        Path("softhsm-tokens"),
+        description="Token directory named in the softhsm2.conf that init writes.",
+    )
     signing_key_label: str = Field("office-signing", min_length=1)
     seal_key_label: str = Field("office-seal", min_length=1)
 
@@ -160,6 +168,15 @@ class PkiSection(Section):
         "http://127.0.0.1:8790",
         pattern=r"^https?://",
         description="Base URL the development CRL and OCSP responder are served at.",
+    )
+    root_validity_days: int = Field(
+        3652, ge=1, le=36_500, description="Lifetime of the development root CA."
+    )
+    leaf_validity_days: int = Field(
+        730,
+        ge=1,
+        le=3_650,
+        description="Lifetime of the signing, seal, TSA and OCSP certificates.",
     )
 
 

@@ -44,3 +44,7 @@ class NotFoundError(BridgeError):
 
 class VerificationError(BridgeError):
     """A PDF or seal could not be checked at all (not merely invalid)."""
+
+
+class TrustServicesError(BridgeError):
+    """The local timestamp, CRL and OCSP service could not start."""

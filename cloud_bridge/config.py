@@ -214,14 +214,14 @@ class BridgeConfig(Section):
         default_factory=lambda: {"PHUONG-MAU": OfficeSection()},
         description="Offices by code.",
     )
-    copy: CopySection = Field(default_factory=CopySection)  # type: ignore[arg-type]
-    database: DatabaseSection = Field(default_factory=DatabaseSection)  # type: ignore[arg-type]
-    archive: ArchiveSection = Field(default_factory=ArchiveSection)  # type: ignore[arg-type]
-    hsm: HsmSection = Field(default_factory=HsmSection)  # type: ignore[arg-type]
-    timestamp: TimestampSection = Field(default_factory=TimestampSection)  # type: ignore[arg-type]
-    pki: PkiSection = Field(default_factory=PkiSection)  # type: ignore[arg-type]
-    signing: SigningSection = Field(default_factory=SigningSection)  # type: ignore[arg-type]
-    http: HttpSection = Field(default_factory=HttpSection)  # type: ignore[arg-type]
+    copies: CopySection = Field(default_factory=CopySection)
+    database: DatabaseSection = Field(default_factory=DatabaseSection)
+    archive: ArchiveSection = Field(default_factory=ArchiveSection)
+    hsm: HsmSection = Field(default_factory=HsmSection)
+    timestamp: TimestampSection = Field(default_factory=TimestampSection)
+    pki: PkiSection = Field(default_factory=PkiSection)
+    signing: SigningSection = Field(default_factory=SigningSection)
+    http: HttpSection = Field(default_factory=HttpSection)
 
     def path(self, relative: Path) -> Path:
         """Resolve a configured path against ``data_dir``."""

@@ -8,6 +8,9 @@ import re
 import sys
 from datetime import UTC, datetime
 
+# Libraries that log every routine step at INFO; their warnings still show.
+CHATTY_LIBRARIES = ("pyhanko", "pyhanko_certvalidator", "aiohttp", "asyncio", "httpx")
+
 ID_NUMBER = re.compile(r"(?<!\d)(\d{3})\d{6}(\d{3})(?!\d)")
 
 
@@ -60,3 +63,6 @@ def setup_logging(level: str = "INFO", json_lines: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    if root.level > logging.DEBUG:
+        for name in CHATTY_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.WARNING)

@@ -28,6 +28,7 @@ from cloud_bridge.hsm import (
     write_softhsm_conf,
 )
 from cloud_bridge.pki import create_dev_pki
+from cloud_bridge.store import CopyStore, masked
 from cloud_bridge.trust_services import serve_trust_services, service_address
 
 logger = logging.getLogger(__name__)
@@ -44,12 +45,13 @@ CONFIG_OPTION = click.option(
 @click.command("init")
 @CONFIG_OPTION
 def init_command(config_path: Path | None) -> None:
-    """Create the development PKI, HSM token and keys (idempotent)."""
+    """Create the development PKI, HSM token, keys and database (idempotent)."""
     config = load_bridge_config(config_path)
     init_data_dir(config)
     with init_token(config) as token:
         init_keys(config, token)
         init_pki(config, token)
+    init_database(config)
 
 
 @click.command("trust-services")
@@ -130,6 +132,21 @@ def init_pki(config: BridgeConfig, token: HsmToken) -> None:
     for item in pki.created:
         click.echo(f"created {item}")
     _report("development PKI", pki.dir, created=bool(pki.created))
+
+
+def init_database(config: BridgeConfig) -> None:
+    """Create or upgrade the bridge database's schema."""
+    store = CopyStore(config.database_url())
+    try:
+        before = store.schema_version()
+        after = store.migrate()
+    finally:
+        store.close()
+    _report(
+        f"database schema version {after}",
+        masked(config.database_url()),
+        created=after != before,
+    )
 
 
 def _user_pin(config: BridgeConfig) -> str:

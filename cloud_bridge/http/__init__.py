@@ -1,0 +1,1 @@
+"""The bridge's HTTP server: public lookup, verification and the JSON API."""

@@ -158,6 +158,24 @@ class CopyService:
                 for :meth:`resume`.
         """
         watch = _Stopwatch()
+        record = self.submit(sources, request, watch)
+        return self._certify(record, officer, watch)
+
+    def submit(
+        self,
+        sources: Sequence[bytes],
+        request: CopyRequest,
+        watch: _Stopwatch | None = None,
+    ) -> RequestRecord:
+        """Check and store a request's pages; the request waits for an officer.
+
+        Submitting the same request again (same id and content) is a no-op.
+
+        Raises:
+            InputError: the pages or the request's metadata are not acceptable.
+            ArchiveError, StoreError: the pages could not be stored.
+        """
+        watch = watch or _Stopwatch()
         self._check_request(request)
         with watch.lap("pages"):
             pages = load_pages(sources, self._config.copies)
@@ -168,8 +186,33 @@ class CopyService:
             )
         with watch.lap("store_pages"):
             page_hashes = [self._archive.put(page.image) for page in pages]
-            record = self._record_request(request, page_hashes, officer)
+            return self._record_request(request, page_hashes)
+
+    def certify(self, request_id: str, officer: Officer) -> IssuedCopy:
+        """Approve a stored request in ``officer``'s name and issue its copy.
+
+        Raises:
+            InputError: the request was rejected, or already certified.
+            NotFoundError: no such request.
+            HsmError, TimestampError, SigningError, ArchiveError, StoreError:
+                the copy could not be finished; a reserved number is kept
+                for :meth:`resume`.
+        """
+        return self._certify(self._store.get_request(request_id), officer, _Stopwatch())
+
+    def _certify(
+        self, record: RequestRecord, officer: Officer, watch: _Stopwatch
+    ) -> IssuedCopy:
+        if record.state == "rejected":
+            raise InputError(
+                f"request {record.request_id} was rejected; it cannot be certified"
+            )
+        pages = self._stored_pages(record)
         self._check_hsm()
+        if record.state == "pending":
+            record = self._store.decide_request(
+                record.request_id, approve=True, decided_by=officer.name, reason=None
+            )
 
         access_code = new_access_code()
         with watch.lap("reserve"):
@@ -239,7 +282,7 @@ class CopyService:
             raise InputError("the citizen's name is empty")
 
     def _record_request(
-        self, request: CopyRequest, page_hashes: list[str], officer: Officer
+        self, request: CopyRequest, page_hashes: list[str]
     ) -> RequestRecord:
         self._store.add_request(
             RequestDraft(
@@ -253,12 +296,7 @@ class CopyService:
                 metadata={"pages": page_hashes},
             )
         )
-        record = self._store.get_request(request.request_id)
-        if record.state == "pending":
-            record = self._store.decide_request(
-                request.request_id, approve=True, decided_by=officer.name, reason=None
-            )
-        return record
+        return self._store.get_request(request.request_id)
 
     def _reserve(
         self,

@@ -376,3 +376,27 @@ def test_concurrent_approvals_get_gap_free_numbers(bridge: Bridge, page: bytes) 
     assert bridge.store.cert_numbers(
         bridge.config.office_code, office.book, _year(bridge)
     ) == list(range(1, 13))
+
+
+def test_submitted_request_waits_then_is_certified(bridge: Bridge, page: bytes) -> None:
+    submitted = bridge.copies.submit([page], request(bridge.config, kiosk_id="k-001"))
+    assert submitted.state == "pending"
+    assert _nothing_taken(bridge)
+
+    issued = bridge.copies.certify(submitted.request_id, OFFICER)
+
+    assert issued.record.request_id == submitted.request_id
+    assert issued.record.officer_name == OFFICER.name
+    assert bridge.store.get_request(submitted.request_id).decided_by == OFFICER.name
+    assert verify_pdf(issued.pdf, bridge.trust_roots).valid
+
+
+def test_rejected_request_is_not_certified(bridge: Bridge, page: bytes) -> None:
+    submitted = bridge.copies.submit([page], request(bridge.config))
+    bridge.store.decide_request(
+        submitted.request_id, approve=False, decided_by="officer", reason="mờ"
+    )
+
+    with pytest.raises(InputError, match="rejected"):
+        bridge.copies.certify(submitted.request_id, OFFICER)
+    assert _nothing_taken(bridge)

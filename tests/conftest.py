@@ -30,7 +30,7 @@ def unused_port() -> int:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A new, empty PostgreSQL database with a unique name, dropped afterwards."""
-    sqlalchemy = pytest.importorskip("sqlalchemy")
+    import sqlalchemy
     admin = sqlalchemy.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"kiosk_test_{uuid.uuid4().hex[:12]}"
     try:

@@ -74,7 +74,7 @@ class BridgeBase:
 def bridge_base(tmp_path_factory: pytest.TempPathFactory) -> BridgeBase:
     """A token with the office's keys and the development PKI, made once."""
     if not SOFTHSM_MODULE.exists() or shutil.which("softhsm2-util") is None:
-        pytest.skip("SoftHSM2 is not installed (apt-get install softhsm2)")
+        pytest.fail("SoftHSM2 is not installed; run make test, which installs it")
     root = tmp_path_factory.mktemp("bridge-base")
     conf = root / "softhsm2.conf"
     write_softhsm_conf(conf, root / "tokens")

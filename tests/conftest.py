@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "KIOSK_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -30,7 +31,6 @@ def unused_port() -> int:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A new, empty PostgreSQL database with a unique name, dropped afterwards."""
-    import sqlalchemy
     admin = sqlalchemy.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"kiosk_test_{uuid.uuid4().hex[:12]}"
     try:

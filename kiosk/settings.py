@@ -100,3 +100,56 @@ def _describe(exc: ValidationError) -> str:
         where = ".".join(str(part) for part in error["loc"]) or "(top level)"
         lines.append(f"  {where}: {error['msg']}")
     return "\n".join(lines)
+
+
+def example_toml(model: type[BaseModel]) -> str:
+    """Return a TOML file of ``model``'s defaults, each preceded by its description.
+
+    Values without a default (None) are written commented out, so the file
+    loads as it is and shows every key an operator may set.
+    """
+    lines: list[str] = []
+    _example_section(model(), [], lines)
+    return "\n".join(lines).strip() + "\n"
+
+
+def _example_section(section: BaseModel, path: list[str], lines: list[str]) -> None:
+    nested: list[tuple[list[str], BaseModel]] = []
+    for name, field in type(section).model_fields.items():
+        value = getattr(section, name)
+        if isinstance(value, BaseModel):
+            nested.append(([*path, name], value))
+            continue
+        if (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(item, BaseModel) for item in value.values())
+        ):
+            nested.extend(([*path, name, key], item) for key, item in value.items())
+            continue
+        if field.description:
+            lines.append(f"# {field.description}")
+        if value is None:
+            lines.append(f"# {name} =")
+        else:
+            lines.append(f"{name} = {_toml_value(value)}")
+    for sub_path, sub in nested:
+        lines.extend(["", f"[{'.'.join(_toml_key(p) for p in sub_path)}]"])
+        _example_section(sub, sub_path, lines)
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else f'"{key}"'
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    text = str(
+        value.get_secret_value() if hasattr(value, "get_secret_value") else value
+    )
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -38,4 +38,5 @@ install_python() {
 
 install_debian_packages
 install_python
-.venv/bin/kiosk bridge init
+.venv/bin/kiosk --log-level WARNING models fetch
+.venv/bin/kiosk --log-level WARNING bridge init

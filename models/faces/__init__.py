@@ -1,0 +1,1 @@
+"""Face detection, alignment, embedding, verification and its calibration."""

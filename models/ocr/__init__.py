@@ -1,0 +1,1 @@
+"""Read document pages: text line detection and recognition on trueocr's models."""

@@ -1,0 +1,38 @@
+"""Tests of the vision bench command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from models.bench import vision_bench
+
+
+def test_bench_reports_face_speed_and_memory(
+    model_dir: Path, lfw_dir: Path, tmp_path: Path
+) -> None:
+    args = [
+        "--faces",
+        str(lfw_dir),
+        "--frames",
+        "5",
+        "--pages",
+        "1",
+        "--model-dir",
+        str(model_dir),
+    ]
+    args += ["--cache-dir", str(tmp_path), "--json"]
+    result = CliRunner().invoke(vision_bench, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["frames"] == 5
+    assert 0 < report["face_detect_embed"]["median_ms"] < 1000
+    assert report["liveness_fps"] > 1
+    assert 0 < report["models_mb"] < 300
+    assert report["face_verification"].startswith("not measured")
+    camera = report["ocr"]["camera"]
+    assert camera["ours"]["pages"] == 1
+    assert 0 <= camera["ours"]["cer"] < 0.2
+    assert 0 <= camera["tesseract_vie"]["cer"] < 0.5

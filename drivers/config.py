@@ -175,14 +175,24 @@ class GpioSection(Section):
 class CodeReaderSection(Section):
     """Where QR and bar codes are read from."""
 
-    backend: Literal["camera", "serial", "simulated"] = Field(
+    backend: Literal["camera", "serial", "hid", "simulated"] = Field(
         "camera",
-        description="camera (decode frames), serial (a hardware scanner), simulated.",
+        description=(
+            "camera (decode frames), serial (a scanner in serial/USB CDC mode), "
+            "hid (a scanner in keyboard mode; ASCII codes only), simulated."
+        ),
     )
     camera: str = Field(
         "document", max_length=64, description="Camera whose frames are decoded."
     )
-    serial_device: str = Field("/dev/ttyACM0", max_length=200)
+    serial_device: str = Field(
+        "/dev/ttyACM0", max_length=200, description="The serial scanner's port."
+    )
+    hid_device: str = Field(
+        "/dev/input/by-id/usb-scanner-event-kbd",
+        max_length=200,
+        description="The keyboard-mode scanner's input event device.",
+    )
     baudrate: int = Field(9600, ge=1200, le=921600)
     decode_interval_s: float = Field(
         0.2, gt=0, le=5, description="Camera reader: pause between decodes."

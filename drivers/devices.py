@@ -26,6 +26,7 @@ from drivers.code_reader import (
     SerialCodeReader,
     SimulatedCodeReader,
 )
+from drivers.code_reader_hid import HidCodeReader
 from drivers.config import CameraSection, DevicesConfig
 from drivers.document_printer import (
     CupsDocumentPrinter,
@@ -219,6 +220,8 @@ def build_devices(config: DevicesConfig) -> Devices:
             cameras[reader_section.camera],
             interval=reader_section.decode_interval_s,
         )
+    elif reader_section.backend == "hid":
+        code_reader = HidCodeReader("code_reader", reader_section.hid_device)
     elif reader_section.backend == "serial":
         code_reader = SerialCodeReader(
             "code_reader", reader_section.serial_device, reader_section.baudrate

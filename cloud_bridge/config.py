@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr
 
 from kiosk.errors import ConfigError
 from kiosk.settings import Section, load_settings
+from ota.config import OtaRepositorySection
 
 ENV_PREFIX = "KIOSK_BRIDGE"
 DEFAULT_DATA_DIR = Path("var/bridge")
@@ -199,6 +200,194 @@ class HttpSection(Section):
     max_upload_bytes: int = Field(50_000_000, ge=1_000)
 
 
+class ConsoleSection(Section):
+    """The officer console: sessions, lockout and the names shown to officers."""
+
+    session_idle_minutes: int = Field(
+        15, ge=1, le=240, description="A session ends after this long unused."
+    )
+    session_max_hours: int = Field(
+        10, ge=1, le=24, description="A session ends this long after login."
+    )
+    max_failed_logins: int = Field(
+        5, ge=1, le=50, description="Failed logins in a row that lock an account."
+    )
+    lockout_minutes: int = Field(
+        15, ge=1, le=1440, description="How long a locked account stays locked."
+    )
+    secure_cookies: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="Mark cookies Secure: auto does so when the request is HTTPS.",
+    )
+    totp_issuer: str = Field(
+        "TTPVHCC", min_length=1, max_length=40, description="Issuer in TOTP apps."
+    )
+    reject_reasons: list[str] = Field(
+        default_factory=lambda: [
+            "Ảnh trang bị mờ hoặc thiếu, vui lòng chụp lại.",
+            "Giấy tờ không thuộc loại được chứng thực bản sao.",
+            "Thông tin trên giấy tờ không khớp với căn cước.",
+            "Bản chính có dấu hiệu bị tẩy xóa, sửa chữa.",
+        ],
+        max_length=20,
+        description="Rejection reasons the officer picks from.",
+    )
+
+
+class SmtpSection(Section):
+    """The mail server copies are emailed through."""
+
+    host: str = Field("127.0.0.1", min_length=1, description="SMTP server.")
+    port: int = Field(25, ge=1, le=65535, description="SMTP port.")
+    starttls: bool = Field(False, description="Upgrade with STARTTLS before login.")
+    user: str | None = Field(None, description="Login name; none for no login.")
+    password: SecretStr | None = Field(None, description="Login password.")
+    sender: str = Field(
+        "ban-sao@example.gov.vn",
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        description="The From address.",
+    )
+    timeout_s: float = Field(10.0, gt=0, le=120, description="Network timeout.")
+
+
+class WalletSection(Section):
+    """The citizen wallet's webhook (a city wallet such as iHanoi)."""
+
+    url: str | None = Field(
+        None, pattern=r"^https?://", description="Webhook URL; none to disable."
+    )
+    secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key shared with the wallet."
+    )
+    timeout_s: float = Field(10.0, gt=0, le=120, description="Network timeout.")
+
+
+class DeliverySection(Section):
+    """Delivery of issued copies by email and wallet webhook."""
+
+    smtp: SmtpSection = Field(default_factory=SmtpSection)
+    wallet: WalletSection = Field(default_factory=WalletSection)
+    first_retry_s: float = Field(
+        30.0, gt=0, le=3600, description="Wait before the first retry; doubles."
+    )
+    max_retry_s: float = Field(
+        3600.0, gt=0, le=86_400, description="Longest wait between retries."
+    )
+    poll_s: float = Field(
+        5.0, gt=0, le=600, description="How often the server retries due work."
+    )
+
+
+class ReuseSection(Section):
+    """The API other public services fetch copies through."""
+
+    token_ttl_s: int = Field(
+        300, ge=30, le=3600, description="Lifetime of a client's bearer token."
+    )
+    consent_ttl_days: int = Field(
+        30, ge=1, le=365, description="Lifetime of a citizen's consent token."
+    )
+    requests_per_minute: int = Field(
+        60, ge=1, le=10_000, description="Default rate limit of a new client."
+    )
+
+
+class LookupSection(Section):
+    """Limits on the public lookup page."""
+
+    attempts_per_minute: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="Access codes and unknown identifiers one address may try.",
+    )
+
+
+class FleetSection(Section):
+    """Kiosk enrollment, the MQTT broker and the fleet manager's view."""
+
+    api_token: SecretStr | None = Field(
+        None,
+        description=(
+            "Bearer token (or HTTP Basic password) for the fleet pages, JSON and "
+            "/metrics; the pages answer 503 until it is set."
+        ),
+    )
+    ca_dir: Path = Field(
+        Path("fleet-ca"),
+        description="Kiosk CA, CRL, broker and bridge MQTT certificates and keys.",
+    )
+    certificate_days: int = Field(
+        30, ge=1, le=397, description="Lifetime of a kiosk's client certificate."
+    )
+    renew_before_days: int = Field(
+        10, ge=1, le=200, description="Kiosks renew this long before expiry."
+    )
+    token_hours: int = Field(
+        72, ge=1, le=24 * 30, description="Lifetime of a one-time enrollment token."
+    )
+    broker_host: str = Field(
+        "127.0.0.1", min_length=1, description="Broker host the bridge connects to."
+    )
+    broker_port: int = Field(8883, ge=1, le=65535, description="Broker TLS port.")
+    public_broker_host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="Broker host name kiosks are told at enrollment.",
+    )
+    share_group: str = Field(
+        "bridge",
+        pattern=r"^[a-z0-9_\-]{1,32}$",
+        description="MQTT 5 shared-subscription group of the bridge instances.",
+    )
+    max_payload_bytes: int = Field(
+        64_000, ge=1_000, le=262_144, description="Larger messages are dropped."
+    )
+    batch_size: int = Field(
+        500, ge=1, le=10_000, description="Most messages written in one transaction."
+    )
+    batch_wait_ms: int = Field(
+        50, ge=1, le=5_000, description="Longest wait to fill a write batch."
+    )
+    offline_after_s: int = Field(
+        90, ge=10, le=86_400, description="No message for this long means offline."
+    )
+    paper_low_percent: float = Field(
+        15.0, ge=0, le=100, description="Paper level that raises an alert."
+    )
+    outbox_alert_depth: int = Field(
+        500, ge=1, description="Kiosk outbox depth that raises an alert."
+    )
+    model_version: str = Field(
+        "", max_length=40, description="Current model version; older is 'behind'."
+    )
+    command_ttl_s: int = Field(
+        300, ge=10, le=86_400, description="How long a command stays valid."
+    )
+
+
+class IntakeSection(Section):
+    """How the bridge receives kiosks' requests: MQTT 5 over mutual TLS."""
+
+    mqtt_host: str = Field("127.0.0.1", max_length=253, description="Broker host.")
+    mqtt_port: int = Field(8883, ge=1, le=65535, description="Broker TLS port.")
+    ca_file: Path | None = Field(None, description="CA of the broker's certificate.")
+    cert_file: Path | None = Field(None, description="The bridge's client certificate.")
+    key_file: Path | None = Field(None, description="The bridge's client key.")
+    client_id: str = Field(
+        "bridge-intake", max_length=64, description="MQTT client id; unique per bridge."
+    )
+    share_group: str = Field(
+        "intake", pattern=r"^[a-z0-9\-]{1,32}$", description="Shared subscription."
+    )
+    max_blob_bytes: int = Field(
+        20_000_000, ge=100_000, le=200_000_000, description="Largest page upload."
+    )
+    decision_poll_s: float = Field(
+        0.2, gt=0, le=60, description="How often the decision outbox is read."
+    )
+
+
 class BridgeConfig(Section):
     """Everything the bridge reads at start."""
 
@@ -222,6 +411,13 @@ class BridgeConfig(Section):
     pki: PkiSection = Field(default_factory=PkiSection)
     signing: SigningSection = Field(default_factory=SigningSection)
     http: HttpSection = Field(default_factory=HttpSection)
+    ota: OtaRepositorySection = Field(default_factory=OtaRepositorySection)
+    intake: IntakeSection = Field(default_factory=IntakeSection)
+    fleet: FleetSection = Field(default_factory=FleetSection)
+    console: ConsoleSection = Field(default_factory=ConsoleSection)
+    delivery: DeliverySection = Field(default_factory=DeliverySection)
+    reuse: ReuseSection = Field(default_factory=ReuseSection)
+    lookup: LookupSection = Field(default_factory=LookupSection)
 
     def path(self, relative: Path) -> Path:
         """Resolve a configured path against ``data_dir``."""

@@ -48,3 +48,31 @@ class VerificationError(BridgeError):
 
 class TrustServicesError(BridgeError):
     """The local timestamp, CRL and OCSP service could not start."""
+
+
+class AuthError(BridgeError):
+    """A login, session, CSRF token or client credential was refused."""
+
+
+class ConsentError(BridgeError):
+    """A service asked for a copy without a valid consent token for it."""
+
+
+class RateLimitError(BridgeError):
+    """Too many attempts from one address or client; wait and retry."""
+
+
+class DeliveryError(BridgeError):
+    """An email or wallet delivery failed; it stays queued and is retried."""
+
+
+class AuditError(BridgeError):
+    """The audit log could not be written or its chain is broken."""
+
+
+class FleetError(BridgeError):
+    """A fleet operation failed: enrollment, revocation, broker or commands."""
+
+
+class EnrollmentError(FleetError):
+    """An enrollment token or certificate request is not acceptable."""

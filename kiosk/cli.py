@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "cloud_bridge.commands.copies:verify_command",
         "Verify a certified copy (PDF) or the QR seal on a printed one.",
     ),
+    "agent": (
+        "edge.agent:agent_command",
+        "Run the kiosk agent and its touch-screen web UI.",
+    ),
     "devices": ("drivers.cli:devices", "Check and exercise the kiosk's devices."),
     "models": ("models.cli:models_group", "Fetch, check and quantize the model files."),
     "ocr": (
@@ -33,6 +37,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Read document images and print one JSON line per image.",
     ),
     "face": ("models.cli:face_group", "Embed and verify faces."),
+    "console": ("kiosk.cli:console", "Manage the officer console's users."),
+    "reuse": ("kiosk.cli:reuse", "Manage the public services that reuse copies."),
+    "audit": ("kiosk.cli:audit", "Check the audit log's hash chain."),
+    "provision": (
+        "provisioning.cli:provision_command",
+        "Enroll this kiosk with the office and renew its certificate.",
+    ),
+    "fleet": (
+        "cloud_bridge.fleet.cli:fleet_group",
+        "List, enroll and revoke kiosks; run the telemetry consumer.",
+    ),
+    "ota": (
+        "ota.cli:ota_group",
+        "Publish signed model updates and follow their rollout.",
+    ),
     "bench": ("kiosk.cli:bench", "Measure speed and memory against the targets."),
 }
 
@@ -53,9 +72,34 @@ BRIDGE_COMMANDS: dict[str, tuple[str, str]] = {
         "cloud_bridge.commands.serve:serve_command",
         "Serve the bridge's HTTP API and pages.",
     ),
+    "broker-config": (
+        "cloud_bridge.fleet.cli:broker_config_command",
+        "Write the Mosquitto configuration: TLS, client certificates, ACL.",
+    ),
     "run": (
         "cloud_bridge.commands.serve:run_command",
         "Run the embedded default stack on this machine.",
+    ),
+}
+
+CONSOLE_COMMANDS: dict[str, tuple[str, str]] = {
+    "add-user": (
+        "cloud_bridge.commands.console:add_user_command",
+        "Add an officer, supervisor, fleet manager, auditor or administrator.",
+    ),
+}
+
+REUSE_COMMANDS: dict[str, tuple[str, str]] = {
+    "add-client": (
+        "cloud_bridge.commands.console:add_client_command",
+        "Register a public service and print its client secret once.",
+    ),
+}
+
+AUDIT_COMMANDS: dict[str, tuple[str, str]] = {
+    "verify": (
+        "cloud_bridge.commands.audit:verify_command",
+        "Check the audit log's hash chain; name the first broken row.",
     ),
 }
 
@@ -63,6 +107,14 @@ BENCHES: dict[str, tuple[str, str]] = {
     "sign": (
         "cloud_bridge.bench:sign_bench",
         "Render, sign, timestamp and archive copies; print rates and latency.",
+    ),
+    "fleet": (
+        "cloud_bridge.fleet.bench:fleet_bench",
+        "Simulate a fleet over TLS; print ingest rate, lag and losses.",
+    ),
+    "visit": (
+        "edge.bench:visit_bench",
+        "Run simulated visits; print step times, idle load and submit-to-print.",
     ),
     "vision": (
         "models.bench:vision_bench",
@@ -125,6 +177,21 @@ def cli(log_level: str, log_json: bool) -> None:
 @click.group(cls=LazyGroup, lazy=BRIDGE_COMMANDS)
 def bridge() -> None:
     """Run and set up the office bridge."""
+
+
+@click.group(cls=LazyGroup, lazy=CONSOLE_COMMANDS)
+def console() -> None:
+    """Manage the officer console's users."""
+
+
+@click.group(cls=LazyGroup, lazy=REUSE_COMMANDS)
+def reuse() -> None:
+    """Manage the public services that reuse copies."""
+
+
+@click.group(cls=LazyGroup, lazy=AUDIT_COMMANDS)
+def audit() -> None:
+    """Check the audit log's hash chain."""
 
 
 @click.group(cls=LazyGroup, lazy=BENCHES)

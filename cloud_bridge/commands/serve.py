@@ -56,11 +56,12 @@ def run_command(config_path: Path | None) -> None:
 def _serve(config: BridgeConfig, port: int) -> None:
     from cloud_bridge.context import Bridge
     from cloud_bridge.http.app import create_app
+    from cloud_bridge.http.routers import bridge_routers
 
     bridge = Bridge(config)
     try:
         uvicorn.run(
-            create_app(bridge),
+            create_app(bridge, routers=bridge_routers(bridge)),
             host=config.http.host,
             port=port,
             log_level="warning",

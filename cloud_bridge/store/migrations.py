@@ -22,10 +22,14 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from cloud_bridge.console.migration import create_console_tables
 from cloud_bridge.errors import StoreError
+from cloud_bridge.fleet.migration import create_fleet_tables
+from cloud_bridge.intake.tables import create_intake_tables
 from cloud_bridge.store import schema
 from cloud_bridge.store.engine import database_errors, masked, write_transaction
 from cloud_bridge.store.schema import UtcDateTime
+from ota.migration import create_ota_tables
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +62,10 @@ def _create_tables(connection: Connection) -> None:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create requests, copies and counters", _create_tables),
+    Migration(2, "create console, audit and reuse tables", create_console_tables),
+    Migration(3, "create fleet kiosks and telemetry", create_fleet_tables),
+    Migration(4, "create kiosk intake details", create_intake_tables),
+    Migration(5, "create OTA releases and kiosk states", create_ota_tables),
 )
 LATEST_VERSION = max(migration.version for migration in MIGRATIONS)
 

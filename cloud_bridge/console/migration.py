@@ -1,0 +1,12 @@
+"""Migration 2: create the console's tables (imported lazily to avoid a cycle)."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Connection
+
+
+def create_console_tables(connection: Connection) -> None:
+    """Create the users, sessions, audit, outbox, delivery and reuse tables."""
+    from cloud_bridge.console import tables
+
+    tables.create_console_tables(connection)

@@ -1,0 +1,1 @@
+"""Deliver issued copies to citizens by email and by wallet webhook."""

@@ -1,0 +1,1 @@
+"""Reuse of certified copies by other public services, with citizens' consent."""

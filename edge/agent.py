@@ -1,0 +1,190 @@
+"""Build and run the kiosk agent: devices, store, outbox, link and the UI.
+
+``kiosk agent`` runs it with simulated devices by default: the cameras play
+a generated ID card, face sequence and pages, the receipt printer is the
+ESC/POS simulator and the A4 printer writes PDFs to a directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import uvicorn
+
+from drivers.camera import Camera, CaptureMode
+from drivers.devices import Devices, build_devices
+from drivers.errors import DriverError
+from drivers.gpio import EdgeEvent
+from edge.config import AgentConfig, load_agent_config
+from edge.face import SimulatedFaceChecker
+from edge.link import HttpsBlobs, MqttLink
+from edge.outbox import OutboxSender
+from edge.printing import CopyPrinter
+from edge.simulation import SceneCameraBackend, write_media
+from edge.speech import EspeakSpeaker, RecordingSpeaker, Speaker
+from edge.store import AgentStore
+from edge.visit import Devices as VisitDevices
+from edge.visit import VisitController
+from edge.web.app import AgentUi
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Agent:
+    """Every running part of the kiosk agent."""
+
+    config: AgentConfig
+    store: AgentStore
+    devices: Devices
+    link: MqttLink
+    blobs: HttpsBlobs
+    sender: OutboxSender
+    controller: VisitController
+    ui: AgentUi
+    speaker: Speaker
+    scenes: dict[str, SceneCameraBackend]
+
+    def start(self) -> None:
+        """Start the devices, resume or end an interrupted visit, connect."""
+        self.devices.start()
+        self.controller.recover()
+        self.sender.start()
+        self.link.start()
+        self._watch_presence()
+        self._stop = threading.Event()
+        threading.Thread(target=self._idle_loop, name="idle", daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop everything; unsent requests stay on disk."""
+        self._stop.set()
+        self.sender.stop()
+        self.link.stop()
+        self.blobs.close()
+        self.devices.close()
+        self.store.close()
+
+    def show_scene(self, camera: str, scene: str) -> None:
+        """Point a simulated camera at one of its scenes."""
+        backend = self.scenes.get(camera)
+        if backend is not None:
+            backend.show(scene)
+
+    def _idle_loop(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.controller.expire_if_idle()
+            except Exception:
+                logger.exception("the idle check failed")
+
+    def _watch_presence(self) -> None:
+        try:
+            pin = self.devices.pins.input("presence")
+        except DriverError as exc:
+            logger.warning("no presence sensor: %s", exc)
+            return
+
+        def woke(event: EdgeEvent) -> None:
+            """Count a person in front of the kiosk as a touch."""
+            if event.level:
+                logger.debug("someone is in front of the kiosk")
+                self.controller.touch()
+
+        pin.on_edge(woke)
+
+
+def build_agent(config: AgentConfig, speaker: Speaker | None = None) -> Agent:
+    """Build the agent from ``config`` (nothing is started)."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store = AgentStore(config.path(Path("agent.db")))
+    devices = build_devices(config.devices)
+    scenes = _simulated_cameras(config, devices)
+    blobs = HttpsBlobs(config.office)
+    sender = OutboxSender(
+        config.kiosk_id, store, _NoLink(), blobs, retry_s=config.office.retry_s
+    )
+    link = MqttLink(config.kiosk_id, config.office, sender.handle)
+    sender.publisher = link
+    link.on_connected = sender.wake
+    printer = CopyPrinter(
+        devices.document_printer,
+        devices.receipt_printer,
+        blobs.fetch,
+        config.lookup_url,
+    )
+    speaker = speaker or EspeakSpeaker(config.speech_command)
+    holder: dict[str, Agent] = {}
+    visit_devices = VisitDevices(
+        devices.cameras["document"],
+        devices.cameras["face"],
+        lambda camera, scene: holder["agent"].show_scene(camera, scene),
+    )
+    controller = VisitController(
+        config, store, visit_devices, SimulatedFaceChecker(), printer, sender.wake
+    )
+    sender.on_ack = controller.on_ack
+    sender.on_decision = lambda d: controller.on_decision(d.model_dump(mode="json"))
+    ui = AgentUi(controller, devices.cameras, speaker, link.connected.is_set)
+    agent = Agent(
+        config, store, devices, link, blobs, sender, controller, ui, speaker, scenes
+    )
+    holder["agent"] = agent
+    return agent
+
+
+class _NoLink:
+    """Stand in until the MQTT link is attached."""
+
+    def publish(self, topic: str, payload: bytes, timeout: float) -> bool:
+        """Send nothing."""
+        return False
+
+
+def _simulated_cameras(
+    config: AgentConfig, devices: Devices
+) -> dict[str, SceneCameraBackend]:
+    if not config.simulation.enabled:
+        return {}
+    media = write_media(config.path(config.simulation.dir))
+    scenes: dict[str, SceneCameraBackend] = {}
+    for name, role, names in (
+        ("document", CaptureMode.DOCUMENT, ("idle", "card", "pages")),
+        ("face", CaptureMode.FACE, ("idle", "face")),
+    ):
+        section = config.devices.cameras.get(name)
+        if section is None or section.backend != "simulated":
+            continue
+        backend = SceneCameraBackend({scene: media[scene] for scene in names})
+        scenes[name] = backend
+        devices.cameras[name] = Camera(f"camera.{name}", backend, role)
+    return scenes
+
+
+@click.command("agent")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Agent TOML file; without it every device is simulated.",
+)
+@click.option("--port", type=int, default=None, help="Override the UI port.")
+@click.option("--silent", is_flag=True, help="Do not speak (keep the text only).")
+def agent_command(config_path: Path | None, port: int | None, silent: bool) -> None:
+    """Run the kiosk agent and serve its screens to the local browser."""
+    config = load_agent_config(config_path)
+    if port is not None:
+        config = config.model_copy(update={"port": port})
+    agent = build_agent(config, RecordingSpeaker() if silent else None)
+    agent.start()
+    click.echo(f"kiosk {config.kiosk_id}: open http://{config.host}:{config.port}/")
+    try:
+        uvicorn.run(
+            agent.ui.app, host=config.host, port=config.port, log_level="warning"
+        )
+    finally:
+        agent.stop()

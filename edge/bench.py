@@ -1,0 +1,243 @@
+"""``kiosk bench visit``: simulated visits through the agent's screens.
+
+The agent runs in this process with simulated devices and serves its UI on
+a local port; a client presses through each visit as the browser would
+(the action's POST and the next screen's GET). With ``--bridge-config`` an
+officer in this process approves each request as soon as it is stored, so
+the time from submit to the start of printing can be measured; the broker
+and the bridge's intake must then be running (``kiosk bridge run``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+import uvicorn
+
+from edge.agent import Agent, build_agent
+from edge.config import AgentConfig, load_agent_config
+from edge.speech import RecordingSpeaker
+from edge.visit import Step
+
+logger = logging.getLogger(__name__)
+
+# Steps whose server time includes model inference (QR, face, page quality).
+INFERENCE = {"read_card", "check_face", "take_page"}
+ACTIONS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("start", "welcome", {}),
+    ("read_card", "identify", {}),
+    ("check_face", "face", {}),
+    ("take_page", "capture", {}),
+    ("use_page", "page", {}),
+    ("take_page", "capture", {}),
+    ("use_page", "page", {}),
+    ("pages_done", "capture", {}),
+    ("review", "review", {"document_type": "diploma", "delivery": "wallet"}),
+    ("submit", "confirm", {}),
+)
+
+
+@dataclass
+class BenchResult:
+    """What the bench measured, in milliseconds unless named otherwise."""
+
+    step_ms: dict[str, list[float]] = field(default_factory=dict)
+    submit_to_print_ms: list[float] = field(default_factory=list)
+    idle_cpu_percent: float = 0.0
+    rss_mb: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """Return medians and 95th percentiles as JSON-ready data."""
+        plain = [v for k, vs in self.step_ms.items() if k not in INFERENCE for v in vs]
+        return {
+            "steps": {k: _stats(v) for k, v in sorted(self.step_ms.items())},
+            "steps_without_inference": _stats(plain),
+            "submit_to_print": _stats(self.submit_to_print_ms),
+            "idle_cpu_percent": round(self.idle_cpu_percent, 2),
+            "rss_mb": round(self.rss_mb, 1),
+        }
+
+
+def _stats(values: list[float]) -> dict[str, float | int]:
+    if not values:
+        return {"n": 0}
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {
+        "n": len(values),
+        "median_ms": round(statistics.median(values), 1),
+        "p95_ms": round(p95, 1),
+    }
+
+
+def run_visits(
+    agent: Agent,
+    url: str,
+    visits: int,
+    approve: Callable[[], None] | None = None,
+    idle_s: float = 10.0,
+) -> BenchResult:
+    """Press through ``visits`` visits and measure; then measure idling."""
+    result = BenchResult()
+    with httpx.Client(base_url=url, timeout=30, follow_redirects=True) as client:
+        for _ in range(visits):
+            started = _one_visit(client, result)
+            if approve is not None:
+                _wait_print(agent, started, result)
+            client.post("/action/finish", data={"step": agent.controller.step.value})
+    result.idle_cpu_percent = _idle_cpu(idle_s)
+    result.rss_mb = _rss_mb()
+    return result
+
+
+def _one_visit(client: httpx.Client, result: BenchResult) -> float:
+    submitted = 0.0
+    for name, step, form in ACTIONS:
+        start = time.perf_counter()
+        answer = client.post(f"/action/{name}", data={"step": step, **form})
+        answer.raise_for_status()
+        elapsed = (time.perf_counter() - start) * 1000
+        result.step_ms.setdefault(name, []).append(elapsed)
+        if name == "submit":
+            submitted = start
+    return submitted
+
+
+def _wait_print(agent: Agent, started: float, result: BenchResult) -> None:
+    deadline = time.monotonic() + 30
+    while agent.controller.step is Step.WAITING:
+        if time.monotonic() > deadline:
+            logger.warning("no decision within 30 s")
+            return
+        time.sleep(0.005)
+    result.submit_to_print_ms.append((time.perf_counter() - started) * 1000)
+    while agent.controller.step is Step.PRINTING and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _idle_cpu(seconds: float) -> float:
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    time.sleep(seconds)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return 100.0 * used / seconds
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def serve(agent: Agent) -> tuple[str, Callable[[], None]]:
+    """Serve the agent's UI in a thread; return its address and a stopper."""
+    config = uvicorn.Config(
+        agent.ui.app, host="127.0.0.1", port=agent.config.port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+
+    def stop() -> None:
+        """Stop the server."""
+        server.should_exit = True
+        thread.join(10)
+
+    return f"http://127.0.0.1:{agent.config.port}", stop
+
+
+def officer_approving(bridge_config_path: Path) -> tuple[Callable[[], None], Any]:
+    """Return a function that approves pending requests at once, and its bridge."""
+    from cloud_bridge.config import load_bridge_config
+    from cloud_bridge.context import Bridge
+    from cloud_bridge.copies import Officer
+    from cloud_bridge.decisions import OutboxDecisionSink
+
+    bridge = Bridge(load_bridge_config(bridge_config_path))
+    sink = OutboxDecisionSink(bridge.store.engine)
+    office = bridge.config.office()
+    officer = Officer(office.officer_name, office.officer_title)
+
+    def approve() -> None:
+        """Approve every pending request."""
+        for record in bridge.store.list_requests(state="pending"):
+            sink.approved(record, bridge.copies.certify(record.request_id, officer))
+
+    return approve, bridge
+
+
+def bench_with(
+    config: AgentConfig, visits: int, approve: Callable[[], None] | None, idle_s: float
+) -> BenchResult:
+    """Build the agent, run the visits (approving in a thread), stop."""
+    agent = build_agent(config, RecordingSpeaker())
+    agent.start()
+    url, stop_server = serve(agent)
+    stop = threading.Event()
+
+    def officer_loop() -> None:
+        """Approve requests until stopped."""
+        while approve is not None and not stop.wait(0.05):
+            try:
+                approve()
+            except Exception:
+                logger.exception("the bench officer failed")
+
+    officer = threading.Thread(target=officer_loop, daemon=True)
+    officer.start()
+    try:
+        return run_visits(agent, url, visits, approve, idle_s)
+    finally:
+        stop.set()
+        officer.join(10)
+        stop_server()
+        agent.stop()
+
+
+@click.command("visit")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Agent TOML file (simulated devices by default).",
+)
+@click.option(
+    "--bridge-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Bridge TOML file: approve each request at once and time the printing.",
+)
+@click.option("--visits", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option(
+    "--idle-s", type=click.FloatRange(1, 600), default=10.0, show_default=True
+)
+def visit_bench(
+    config_path: Path | None, bridge_config: Path | None, visits: int, idle_s: float
+) -> None:
+    """Run simulated visits; print step times, submit-to-print, idle CPU, memory."""
+    config = load_agent_config(config_path)
+    approve = None
+    bridge = None
+    if bridge_config is not None:
+        approve, bridge = officer_approving(bridge_config)
+    try:
+        result = bench_with(config, visits, approve, idle_s)
+    finally:
+        if bridge is not None:
+            bridge.close()
+    click.echo(json.dumps(result.summary(), indent=2))

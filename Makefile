@@ -8,7 +8,7 @@ setup:
 	./scripts/setup.sh
 
 run: setup
-	$(VENV)/kiosk bridge run
+	$(VENV)/kiosk run
 
 lint: setup
 	$(VENV)/ruff format --check .

@@ -52,6 +52,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "ota.cli:ota_group",
         "Publish signed model updates and follow their rollout.",
     ),
+    "run": (
+        "kiosk.stack:run_command",
+        "Run the embedded default stack: broker, bridge and one kiosk agent.",
+    ),
     "bench": ("kiosk.cli:bench", "Measure speed and memory against the targets."),
 }
 
@@ -78,7 +82,7 @@ BRIDGE_COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "run": (
         "cloud_bridge.commands.serve:run_command",
-        "Run the embedded default stack on this machine.",
+        "Run the bridge and its trust services alone (no broker, no kiosk).",
     ),
 }
 

@@ -118,7 +118,12 @@ class HsmSection(Section):
         Path("softhsm2.conf"),
         description="SOFTHSM2_CONF to set before loading SoftHSM2; empty for others.",
     )
-    token_label: str = Field("ttpvhcc-office", min_length=1, max_length=32)
+    token_label: str = Field(
+        "ttpvhcc-office",
+        min_length=1,
+        max_length=32,
+        description="Label of the token holding the office's keys.",
+    )
     pin: SecretStr | None = Field(
         None, description="User PIN; prefer pin_file or the environment."
     )
@@ -133,8 +138,18 @@ class HsmSection(Section):
         Path("softhsm-tokens"),
         description="Token directory named in the softhsm2.conf that init writes.",
     )
-    signing_key_label: str = Field("office-signing", min_length=1)
-    seal_key_label: str = Field("office-seal", min_length=1)
+    signing_key_label: str = Field(
+        "office-signing",
+        min_length=1,
+        max_length=64,
+        description="Label of the PDF signing key on the token.",
+    )
+    seal_key_label: str = Field(
+        "office-seal",
+        min_length=1,
+        max_length=64,
+        description="Label of the QR seal key on the token.",
+    )
 
     def read_pin(self, data_dir: Path) -> str:
         """Return the user PIN from the configuration or the PIN file."""
@@ -158,7 +173,9 @@ class TimestampSection(Section):
     url: str = Field(
         "http://127.0.0.1:8790/tsa", pattern=r"^https?://", description="TSA URL."
     )
-    timeout_s: float = Field(5.0, gt=0, le=60)
+    timeout_s: float = Field(
+        5.0, gt=0, le=60, description="Seconds to wait for a timestamp."
+    )
 
 
 class PkiSection(Section):
@@ -195,9 +212,11 @@ class SigningSection(Section):
 class HttpSection(Section):
     """The bridge's HTTP server."""
 
-    host: str = Field("127.0.0.1")
-    port: int = Field(8443, ge=1, le=65535)
-    max_upload_bytes: int = Field(50_000_000, ge=1_000)
+    host: str = Field("127.0.0.1", max_length=253, description="Listen address.")
+    port: int = Field(8443, ge=1, le=65535, description="Listen port.")
+    max_upload_bytes: int = Field(
+        50_000_000, ge=1_000, description="Largest PDF accepted for verification."
+    )
 
 
 class ConsoleSection(Section):

@@ -92,8 +92,12 @@ class ReceiptPrinterSection(Section):
     port: int = Field(9100, ge=1, le=65535, description="Network printer port.")
     usb_vendor: int = Field(0x04B8, ge=0, le=0xFFFF, description="USB vendor id.")
     usb_product: int = Field(0x0202, ge=0, le=0xFFFF, description="USB product id.")
-    serial_device: str = Field("/dev/ttyUSB0", max_length=200)
-    baudrate: int = Field(19200, ge=1200, le=921600)
+    serial_device: str = Field(
+        "/dev/ttyUSB0", max_length=200, description="Serial printer's port."
+    )
+    baudrate: int = Field(
+        19200, ge=1200, le=921600, description="Serial printer's line speed."
+    )
     timeout_s: float = Field(
         5.0, gt=0, le=60, description="Timeout of each connect, write and read."
     )
@@ -193,7 +197,9 @@ class CodeReaderSection(Section):
         max_length=200,
         description="The keyboard-mode scanner's input event device.",
     )
-    baudrate: int = Field(9600, ge=1200, le=921600)
+    baudrate: int = Field(
+        9600, ge=1200, le=921600, description="Serial scanner's line speed."
+    )
     decode_interval_s: float = Field(
         0.2, gt=0, le=5, description="Camera reader: pause between decodes."
     )

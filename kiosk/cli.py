@@ -52,6 +52,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "ota.cli:ota_group",
         "Publish signed model updates and follow their rollout.",
     ),
+    "config-example": (
+        "kiosk.examples:config_example_command",
+        "Print a role's configuration file with every default, annotated.",
+    ),
     "run": (
         "kiosk.stack:run_command",
         "Run the embedded default stack: broker, bridge and one kiosk agent.",

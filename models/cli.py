@@ -23,7 +23,8 @@ from models.manifest import load_manifest
 from models.ocr.fields import classify, extract_fields
 from models.ocr.page import PageReader
 from models.ocr.quality import assess_capture
-from models.quantize import quantize_faces
+from models.ocr.quantize import quantize_recognizer
+from models.quantize import quantize_faces, record_usable
 
 logger = logging.getLogger(__name__)
 
@@ -104,15 +105,25 @@ def check_command(model_dir: Path, as_json: bool) -> None:
 )
 @click.option("--samples", type=click.IntRange(4, 2000), default=100, show_default=True)
 @_model_dir_option
+@click.option(
+    "--ocr", is_flag=True, help="Also quantize the OCR recogniser on generated pages."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")
 def quantize_command(
-    faces_dir: Path, samples: int, model_dir: Path, as_json: bool
+    faces_dir: Path, samples: int, model_dir: Path, ocr: bool, as_json: bool
 ) -> None:
     """Make static int8 face models; report size, speed and agreement."""
     photos = calibration.list_photos(faces_dir)
     step = max(1, len(photos) // (2 * samples))
     images = [read_image(path) for _, path in photos[::step][: 2 * samples]]
-    reports = quantize_faces(load_manifest(), model_dir, images[::2], images[1::2])
+    manifest = load_manifest()
+    reports = quantize_faces(manifest, model_dir, images[::2], images[1::2])
+    record_usable(model_dir, reports)
+    if ocr:
+        figures = quantize_recognizer(manifest, model_dir)
+        figures["path"] = str(figures["path"])
+        figures["usable"] = figures["agreement"] >= figures["agreement_bound"]
+        _emit(figures, as_json)
     for report in reports:
         _emit(
             {
@@ -248,7 +259,13 @@ def calibrate_command(
     )
     sides = [
         calibration.cached_side(
-            photos, scale, cache_dir, hashes, verifier, _log_progress
+            photos,
+            scale,
+            cache_dir,
+            hashes,
+            verifier,
+            _log_progress,
+            manifest.face_verification.mirror_reference,
         )
         for scale in (None, reference_scale)
     ]
@@ -309,9 +326,15 @@ def ocr_command(
             ]
             record["document_type"] = classify(page.lines)
             record["fields"] = {
-                name: {"value": found.value, "confidence": found.confidence}
+                name: {
+                    "value": found.value,
+                    "confidence": found.confidence,
+                    "corrected": found.corrected,
+                    "problems": list(found.problems),
+                }
                 for name, found in extract_fields(page.lines).items()
             }
+            record["straightened"] = page.straightened
             heights = [line.box[3] - line.box[1] for line in page.lines]
             record["quality"] = [
                 {"code": item.code, "message": item.message, "value": item.value}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -41,4 +42,12 @@ class ModelsSection(Section):
     )
     min_image_side: int = Field(
         32, ge=8, le=1024, description="Smallest acceptable image side in pixels."
+    )
+    variants: dict[str, Literal["fp32", "int8"]] = Field(
+        default_factory=dict,
+        max_length=32,
+        description=(
+            "Precision per model name (fp32 when absent); an int8 variant is "
+            "used only if `kiosk models quantize` recorded it within its bound."
+        ),
     )

@@ -44,3 +44,7 @@ class FaceNotFoundError(ModelError):
 
 class IdCardError(ModelError):
     """A citizen ID card's QR text is malformed or inconsistent."""
+
+
+class VariantRejectedError(ModelError):
+    """A configured int8 variant did not keep its accuracy bound."""

@@ -66,6 +66,10 @@ class FaceVerificationEntry(_Strict):
     reference_scale: float = Field(
         0.45, gt=0, le=1, description="Card-portrait shrink used in calibration."
     )
+    mirror_reference: bool = Field(
+        False,
+        description="Embed the card portrait as the mean of it and its mirror image.",
+    )
     tar: float | None = Field(None, ge=0, le=1, description="TAR at the target.")
     genuine_pairs: int | None = Field(None, ge=0, description="Genuine pairs.")
     impostor_pairs: int | None = Field(None, ge=0, description="Impostor pairs.")

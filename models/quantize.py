@@ -12,8 +12,9 @@ thread): SFace int8 is 10.0 MB instead of 38.7 MB and 45 ms instead of
 57 ms, but its embeddings agree with the float model's at a mean cosine of
 only 0.91 (0.94 with entropy calibration), under the 0.98 bound, so it is
 not used; YuNet int8 agrees on every face but is slower (31 ms against
-19 ms). The float models therefore stay the default. The OCR models are
-not quantized yet.
+19 ms). The float models therefore stay the default. The OCR recogniser's
+variant is made by :mod:`models.ocr.quantize`; every variant's figures go
+to ``int8/variants.json`` (:mod:`models.variants`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from models.files import file_sha256
 from models.images import BgrImage
 from models.manifest import Manifest, ModelEntry
 from models.runtime import InferenceModel, OnnxModel, load_model
+from models.variants import record_variant
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +73,22 @@ class _Samples:
 
     def get_next(self) -> dict[str, Any] | None:
         return next(self._items, None)
+
+
+def record_usable(model_dir: Path, reports: list[VariantReport]) -> None:
+    """Record every variant's figures, so configuration can only pick good ones."""
+    for report in reports:
+        record_variant(
+            model_dir,
+            {
+                "model": report.model,
+                "path": report.path,
+                "sha256": report.sha256,
+                "size": report.int8_bytes,
+                "agreement": report.agreement,
+                "agreement_bound": report.agreement_bound,
+            },
+        )
 
 
 def quantize_faces(

@@ -108,7 +108,13 @@ class InferenceModel(ABC):
 class OnnxModel(InferenceModel):
     """A model run by ONNX Runtime on the CPU."""
 
-    def __init__(self, entry: ModelEntry, path: Path, threads: int) -> None:
+    def __init__(
+        self,
+        entry: ModelEntry,
+        path: Path,
+        threads: int,
+        free_spatial_dims: bool = False,
+    ) -> None:
         super().__init__(entry, path)
         ort = _import_runtime("onnxruntime", "onnxruntime")
         options = ort.SessionOptions()
@@ -118,8 +124,9 @@ class OnnxModel(InferenceModel):
         # Spinning threads would steal the cores other kiosk processes share.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
+            source = _spatially_free(path) if free_spatial_dims else str(path)
             self._session = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
+                source, options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:
             raise InferenceError(
@@ -196,9 +203,17 @@ class LiteRtModel(InferenceModel):
 
 
 def load_model(
-    entry: ModelEntry, model_dir: Path, threads: int = 1, warm_up: bool = True
+    entry: ModelEntry,
+    model_dir: Path,
+    threads: int = 1,
+    warm_up: bool = True,
+    free_spatial_dims: bool = False,
 ) -> InferenceModel:
     """Check ``entry``'s file, open it with its runtime, and warm it up.
+
+    ``free_spatial_dims`` makes the height and width of an ONNX model's image
+    inputs dynamic (in memory; the file is unchanged), for graphs such as
+    YuNet's that are fully convolutional but were exported at one size.
 
     Raises:
         ModelMissingError: the file has not been fetched.
@@ -209,7 +224,7 @@ def load_model(
     path = checked_path(entry, model_dir)
     model: InferenceModel
     if entry.runtime == "onnxruntime":
-        model = OnnxModel(entry, path, threads)
+        model = OnnxModel(entry, path, threads, free_spatial_dims)
     elif entry.runtime == "litert":
         model = LiteRtModel(entry, path, threads)
     else:
@@ -218,6 +233,18 @@ def load_model(
         model.warm_up()
     logger.info("loaded model %s (%s, %s threads)", entry.name, entry.runtime, threads)
     return model
+
+
+def _spatially_free(path: Path) -> bytes:
+    """Return the ONNX model at ``path`` with its 4-D inputs' H and W dynamic."""
+    onnx = _import_runtime("onnx", "onnx")
+    graph = onnx.load(str(path))
+    for tensor in graph.graph.input:
+        dims = tensor.type.tensor_type.shape.dim
+        if len(dims) == 4:
+            dims[2].dim_param, dims[3].dim_param = "height", "width"
+    del graph.graph.value_info[:]
+    return bytes(graph.SerializeToString())
 
 
 def _import_runtime(module: str, package: str) -> Any:

@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 EMBEDDING_SIZE = 128
+# Changes whenever detection or alignment changes what an embedding is; v2:
+# YuNet at the image's own size (multiples of 32) instead of a 640x640 canvas.
+PIPELINE_VERSION = "yunet-free-size-v2"
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,11 @@ def embed_side(
     reference_scale: float | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> EmbeddedSide:
-    """Embed every photo, degraded as a card portrait when a scale is given."""
+    """Embed every photo, degraded as a card portrait when a scale is given.
+
+    The degraded side is embedded as the kiosk embeds a card portrait
+    (:meth:`FaceVerifier.embed_reference`), mirrored if so configured.
+    """
     count = len(photos)
     embeddings = np.zeros((count, EMBEDDING_SIZE), dtype=np.float32)
     found = np.zeros(count, dtype=np.bool_)
@@ -123,7 +130,10 @@ def embed_side(
             seed = zlib.crc32(path.name.encode())
             image = degrade_portrait(image, seed, scale=reference_scale)
         try:
-            embeddings[i] = verifier.embed(image).embedding
+            embed = (
+                verifier.embed if reference_scale is None else verifier.embed_reference
+            )
+            embeddings[i] = embed(image).embedding
             found[i] = True
         except FaceNotFoundError:
             logger.debug("no face in %s", path.name)
@@ -149,6 +159,7 @@ def cache_key(
     photos: list[tuple[str, Path]],
     model_hashes: list[str],
     reference_scale: float | None,
+    mirror_reference: bool = False,
 ) -> str:
     """Return a short key naming the photos, models and degradation of a side."""
     digest = hashlib.sha256()
@@ -157,9 +168,9 @@ def cache_key(
     settings = (
         "clean"
         if reference_scale is None
-        else repr((reference_scale, degrade_portrait.__defaults__))
+        else repr((reference_scale, degrade_portrait.__defaults__, mirror_reference))
     )
-    for value in [*model_hashes, settings]:
+    for value in [*model_hashes, settings, PIPELINE_VERSION]:
         digest.update(value.encode())
     return digest.hexdigest()[:16]
 
@@ -184,10 +195,11 @@ def cached_side(
     model_hashes: list[str],
     verifier: Callable[[], FaceVerifier],
     progress: Callable[[int, int], None] | None = None,
+    mirror_reference: bool = False,
 ) -> EmbeddedSide:
     """Return one side's embeddings from the cache, computing them if absent."""
     kind = "clean" if reference_scale is None else "degraded"
-    key = cache_key(photos, model_hashes, reference_scale)
+    key = cache_key(photos, model_hashes, reference_scale, mirror_reference)
     cache = cache_dir / f"{kind}-{key}.npz"
     if cache.is_file():
         logger.info("using cached embeddings %s", cache)

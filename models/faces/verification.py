@@ -11,16 +11,20 @@ in a queue; the kiosk flow decides what to do with ``probe_faces > 1``
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from models.errors import FaceNotFoundError
 from models.faces.alignment import align_face
-from models.faces.detection import Face, FaceDetector
+from models.faces.detection import INPUT_SIDE, Face, FaceDetector
 from models.faces.embedding import Embedding, FaceEmbedder, cosine_score
 from models.images import BgrImage
 from models.manifest import Manifest
 from models.runtime import load_model
+from models.variants import resolve_variant
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +60,13 @@ class FaceVerifier:
         embedder: FaceEmbedder,
         threshold: float,
         min_face_side: int = MIN_FACE_SIDE,
+        mirror_reference: bool = False,
     ) -> None:
         self.detector = detector
         self.embedder = embedder
         self.threshold = threshold
         self.min_face_side = min_face_side
+        self.mirror_reference = mirror_reference
 
     @classmethod
     def from_manifest(
@@ -69,26 +75,43 @@ class FaceVerifier:
         model_dir: Path,
         threads: int = 1,
         threshold: float | None = None,
+        variants: Mapping[str, str] | None = None,
     ) -> FaceVerifier:
-        """Load YuNet and SFace (hash-checked) and use the calibrated threshold."""
+        """Load YuNet and SFace (hash-checked) and use the calibrated threshold.
+
+        ``variants`` maps a model name to its precision (``fp32`` or
+        ``int8``), as ``ModelsSection.variants`` configures it.
+        """
+        chosen_variants = variants or {}
+        yunet, yunet_dir = resolve_variant(
+            manifest.get_model("yunet"), model_dir, chosen_variants.get("yunet", "fp32")
+        )
+        sface, sface_dir = resolve_variant(
+            manifest.get_model("sface"), model_dir, chosen_variants.get("sface", "fp32")
+        )
         detector = FaceDetector(
-            load_model(manifest.get_model("yunet"), model_dir, threads)
+            load_model(yunet, yunet_dir, threads, free_spatial_dims=True)
         )
-        embedder = FaceEmbedder(
-            load_model(manifest.get_model("sface"), model_dir, threads)
-        )
+        embedder = FaceEmbedder(load_model(sface, sface_dir, threads))
         chosen = (
             manifest.face_verification.threshold if threshold is None else threshold
         )
-        return cls(detector, embedder, chosen)
+        mirror = manifest.face_verification.mirror_reference
+        return cls(detector, embedder, chosen, mirror_reference=mirror)
 
-    def embed(self, image: BgrImage) -> FaceEmbedding:
+    def embed(self, image: BgrImage, mirrored: bool = False) -> FaceEmbedding:
         """Return the embedding of the largest face in ``image``.
+
+        ``mirrored`` averages the embeddings of the aligned face and of its
+        mirror image (twice the embedding time), which steadies the
+        embedding of a low-resolution card portrait.
 
         Raises:
             FaceNotFoundError: no face, or only faces too small to compare.
         """
         faces = self.detector.detect(image)
+        if self._worth_a_closer_look(image, faces):
+            faces = self.detector.detect(image, max_side=INPUT_SIDE)
         if not faces:
             raise FaceNotFoundError(
                 "no face was found; face the camera in good light, or place the "
@@ -101,7 +124,21 @@ class FaceVerifier:
                 f"{self.min_face_side}); come closer to the camera"
             )
         aligned = align_face(image, largest.landmarks)
-        return FaceEmbedding(self.embedder.embed(aligned), largest, len(faces))
+        vector = self.embedder.embed(aligned)
+        if mirrored:
+            both = vector + self.embedder.embed(np.ascontiguousarray(aligned[:, ::-1]))
+            vector = (both / max(float(np.linalg.norm(both)), 1e-12)).astype(np.float32)
+        return FaceEmbedding(vector, largest, len(faces))
+
+    def embed_reference(self, image: BgrImage) -> FaceEmbedding:
+        """Return the embedding of the card portrait, mirrored if so calibrated."""
+        return self.embed(image, mirrored=self.mirror_reference)
+
+    def _worth_a_closer_look(self, image: BgrImage, faces: list[Face]) -> bool:
+        """Tell whether a small or missing face might show at full detail."""
+        if not self.detector.dynamic or max(image.shape[:2]) <= self.detector.max_side:
+            return False
+        return not faces or min(faces[0].box[2:]) < 2 * self.min_face_side
 
     def compare(self, reference: FaceEmbedding, probe: FaceEmbedding) -> FaceMatch:
         """Score two embeddings and decide against the threshold."""
@@ -120,6 +157,8 @@ class FaceVerifier:
         Raises:
             FaceNotFoundError: either image shows no usable face.
         """
-        match = self.compare(self.embed(reference_image), self.embed(probe_image))
+        match = self.compare(
+            self.embed_reference(reference_image), self.embed(probe_image)
+        )
         logger.info("face verification: score %.3f, match %s", match.score, match.match)
         return match

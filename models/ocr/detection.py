@@ -24,6 +24,8 @@ SIDE_MULTIPLE = 32
 OUTPUT_STRIDE = 2
 CORE_THRESHOLD = 0.5
 END_WIDENING = 0.15  # times the line height, at each end
+FRAGMENT_OVERLAP = 0.3  # vertical overlap, share of the smaller height
+FRAGMENT_GAP = 1.0  # horizontal gap, times the line height
 
 Boxes = NDArray[np.float32]  # N x 5: x0, y0, x1, y1, score
 
@@ -39,7 +41,7 @@ class LineDetector:
         """Return line boxes (x0, y0, x1, y1, score) in ``grey``'s pixels."""
         ink, scale = _ink_input(grey, self.long_side)
         (maps,) = self.model.run({"x": ink[None, None]})
-        boxes = _boxes_from_maps(maps[0])
+        boxes = merge_fragments(_boxes_from_maps(maps[0]))
         boxes[:, :4] /= scale
         height, width = grey.shape
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
@@ -89,3 +91,43 @@ def _boxes_from_maps(maps: NDArray[np.float32]) -> Boxes:
         ) * OUTPUT_STRIDE
         boxes.append((left, top[i], right + widen, bottom[i], score[i]))
     return np.asarray(boxes, dtype=np.float32).reshape(-1, 5)
+
+
+def merge_fragments(boxes: Boxes) -> Boxes:
+    """Join pieces of one line that the core map broke apart.
+
+    Small or blurred text sometimes leaves a gap in the line core; two boxes
+    that overlap vertically and nearly touch end to end are one line.
+    """
+    merged = [list(map(float, box)) for box in boxes[np.argsort(boxes[:, 0])]]
+    changed = True
+    while changed:
+        changed = False
+        for i, first in enumerate(merged):
+            for j in range(i + 1, len(merged)):
+                if _continues(first, merged[j]):
+                    merged[i] = _union(first, merged.pop(j))
+                    changed = True
+                    break
+            if changed:
+                break
+    return np.asarray(merged, dtype=np.float32).reshape(-1, 5)
+
+
+def _continues(left: list[float], right: list[float]) -> bool:
+    height = min(left[3] - left[1], right[3] - right[1])
+    overlap = min(left[3], right[3]) - max(left[1], right[1])
+    gap = right[0] - left[2]
+    return overlap > FRAGMENT_OVERLAP * height and -height < gap < FRAGMENT_GAP * height
+
+
+def _union(left: list[float], right: list[float]) -> list[float]:
+    width_l, width_r = left[2] - left[0], right[2] - right[0]
+    score = (left[4] * width_l + right[4] * width_r) / max(1e-6, width_l + width_r)
+    return [
+        min(left[0], right[0]),
+        min(left[1], right[1]),
+        max(left[2], right[2]),
+        max(left[3], right[3]),
+        score,
+    ]

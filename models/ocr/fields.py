@@ -14,10 +14,11 @@ import logging
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
-from models.id_card import PROVINCE_CODES, IdCard
+from models.id_card import PROVINCE_CODES, IdCard, check_id_number
+from models.ocr.lexicon import load_lexicon
 from models.ocr.page import OcrLine
 
 logger = logging.getLogger(__name__)
@@ -25,25 +26,42 @@ logger = logging.getLogger(__name__)
 DOCUMENT_KEYWORDS = (
     ("citizen_id_card", ("can cuoc cong dan", "can cuoc", "citizen identity")),
     ("birth_certificate", ("giay khai sinh",)),
-    ("diploma", ("bang tot nghiep", "bang cu nhan", "bang thac si")),
+    (
+        "diploma",
+        ("bang tot nghiep", "bang cu nhan", "bang thac si", "bang ky su"),
+    ),
     ("residence_confirmation", ("xac nhan thong tin ve cu tru",)),
 )
 LABELS = {
-    "full_name": re.compile(r"\b(ho,?\s*chu dem va ten|ho va ten|ho ten)\b\s*[:.]?\s*"),
+    "full_name": re.compile(
+        r"(\b(ho,?\s*chu dem,?\s*(va\s*)?ten|ho va ten|ho ten)\b(?!\s*nguoi)"
+        r"(\s*/\s*full name)?|^\s*cho)\s*[:.]?\s*"
+    ),
     "date_of_birth": re.compile(
         r"\b(ngay,?\s*thang,?\s*nam sinh|ngay sinh|sinh ngay)\b\s*[:.]?\s*"
     ),
     "id_number": re.compile(
         r"\b(so dinh danh ca nhan|so can cuoc( cong dan)?|so cccd|so)\b\s*[:.]?\s*"
     ),
-    "issue_date": re.compile(r"\b(cap ngay|ngay cap)\b\s*[:.]?\s*"),
-    "document_number": re.compile(r"^\s*(so)\s*[:.]\s*"),
+    "issue_date": re.compile(
+        r"\b(cap ngay|ngay cap|ngay,?\s*thang,?\s*nam dang ky)\b\s*[:.]?\s*"
+        r"|^[^:]*,\s*(?=ngay \d{1,2} thang \d{1,2} nam \d{4})"
+    ),
+    "document_number": re.compile(r"^\s*(so|so hieu)\s*[:.]\s*"),
 }
+HONORIFICS = ("ông", "bà", "anh", "chị")
+CORRECTED_FACTOR = 0.9
+UNLISTED_NAME_FACTOR = 0.6
 DATE_VALUE = re.compile(r"(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*(\d{4})")
 WORDY_DATE = re.compile(r"(\d{1,2})\s+thang\s+(\d{1,2})\s+nam\s+(\d{4})")
+LOOSE_DATE = re.compile(
+    r"(?<![\w])([\dol]{1,2})\s*/\s*([\dolbs]{1,2})\s*/\s*([\dolbs]{4})(?![\w])"
+)
+FOLDED_LOOKALIKES = str.maketrans({"o": "0", "l": "1", "b": "8", "s": "5"})
 DIGIT_LOOKALIKES = str.maketrans({"O": "0", "o": "0", "D": "0", "I": "1", "l": "1"})
 ID_VALUE = re.compile(r"(?<![\w])([0-9OoDIl]{12})(?![\w])")
 INVALID_FACTOR = 0.3
+SEX_VALUE = re.compile(r"gioi tinh[^:]*:\s*(nam|nu)\b")
 
 
 @dataclass(frozen=True)
@@ -53,6 +71,9 @@ class DocumentField:
     value: str
     confidence: float
     line: int
+    corrected: bool = False  # the domain correction changed the reading
+    raw: str = ""  # the line as recognised
+    problems: tuple[str, ...] = ()  # why the value is doubtful
 
 
 @dataclass(frozen=True)
@@ -62,6 +83,7 @@ class Mismatch:
     field: str
     read: str
     expected: str
+    raw: str = ""  # the line as recognised, before domain correction
 
 
 def fold(text: str) -> str:
@@ -83,30 +105,50 @@ def classify(lines: Sequence[OcrLine]) -> str | None:
 
 
 def extract_fields(lines: Sequence[OcrLine]) -> dict[str, DocumentField]:
-    """Return the fields found in ``lines`` (name, birth date, numbers, issue)."""
+    """Return the fields found in ``lines`` (name, birth date, numbers, issue).
+
+    A label alone on its line takes its value from the next line (the ID
+    card prints the name under its label). Values are validated: a real
+    date, a 12-digit number whose structure agrees with the birth date and
+    sex on the page, name parts from the lists of Vietnamese names.
+    """
     found: dict[str, DocumentField] = {}
     for index, line in enumerate(lines):
         folded = fold(line.text)
         for name, label in LABELS.items():
-            if name in found:
-                continue
-            match = label.search(folded)
+            match = None if name in found else label.search(folded)
             if match is None:
                 continue
-            value = _value(name, line.text[match.end() :], folded[match.end() :])
+            source, rest = index, line.text[match.end() :]
+            if not rest.strip() and index + 1 < len(lines):
+                source, rest = index + 1, lines[index + 1].text
+            value = _value(name, rest, fold(rest))
             if value is not None:
-                text, valid = value
-                factor = 1.0 if valid else INVALID_FACTOR
-                found[name] = DocumentField(
-                    text, round(line.confidence * factor, 4), index
-                )
+                found[name] = _field(value, lines[source], source)
+    _check_id_structure(found, lines)
     return found
+
+
+def _field(value: tuple[str, bool], line: OcrLine, index: int) -> DocumentField:
+    text, valid = value
+    corrected = bool(line.raw_text) and line.raw_text != line.text
+    factor = (1.0 if valid else INVALID_FACTOR) * (
+        CORRECTED_FACTOR if corrected else 1.0
+    )
+    problems = () if valid else ("the value does not have the expected form",)
+    return DocumentField(
+        text,
+        round(line.confidence * factor, 4),
+        index,
+        corrected,
+        line.raw_text,
+        problems,
+    )
 
 
 def _value(name: str, original: str, folded: str) -> tuple[str, bool] | None:
     if name == "full_name":
-        cleaned = " ".join(original.split())
-        return (cleaned, len(cleaned.split()) >= 2) if cleaned else None
+        return _name_value(original)
     if name in ("date_of_birth", "issue_date"):
         return _date_value(folded)
     if name == "id_number":
@@ -119,13 +161,64 @@ def _value(name: str, original: str, folded: str) -> tuple[str, bool] | None:
     return (cleaned, True) if cleaned else None
 
 
+def _name_value(original: str) -> tuple[str, bool] | None:
+    words = original.split()
+    if words and words[0].lower() in HONORIFICS:
+        words = words[1:]
+    if not words:
+        return None
+    lexicon = load_lexicon()
+    positions = ["family", *["middle"] * (len(words) - 2), "given"]
+    listed = len(words) >= 2 and all(
+        any(word.lower() == known.lower() for known in lexicon.names[position])
+        or (position == "middle" and lexicon.is_syllable(word))
+        for word, position in zip(words, positions, strict=True)
+    )
+    return " ".join(words), listed
+
+
+def _check_id_structure(
+    found: dict[str, DocumentField], lines: Sequence[OcrLine]
+) -> None:
+    """Lower the ID number's confidence when its structure disagrees."""
+    number, born = found.get("id_number"), found.get("date_of_birth")
+    sex = _page_sex(lines)
+    if number is None or born is None or sex is None or not number.value.isdigit():
+        return
+    try:
+        birth = date.fromisoformat(born.value)
+    except ValueError:
+        return
+    problems = check_id_number(number.value, birth, sex)
+    if problems:
+        found["id_number"] = replace(
+            number,
+            confidence=round(number.confidence * INVALID_FACTOR, 4),
+            problems=(*number.problems, *problems),
+        )
+
+
+def _page_sex(lines: Sequence[OcrLine]) -> str | None:
+    for line in lines:
+        match = SEX_VALUE.search(fold(line.text))
+        if match:
+            return "female" if match.group(1) == "nu" else "male"
+    return None
+
+
 def _date_value(folded: str) -> tuple[str, bool] | None:
     match = DATE_VALUE.search(folded) or WORDY_DATE.search(folded)
+    exact = match is not None
     if match is None:
-        return None
-    day, month, year = (int(part) for part in match.groups())
+        # Letters read for digits (0B for 08): a date, but a doubtful one.
+        match = LOOSE_DATE.search(folded)
+        if match is None:
+            return None
+    day, month, year = (
+        int(part.translate(FOLDED_LOOKALIKES)) for part in match.groups()
+    )
     try:
-        return date(year, month, day).isoformat(), True
+        return date(year, month, day).isoformat(), exact
     except ValueError:
         return f"{year:04d}-{month:02d}-{day:02d}", False
 
@@ -152,8 +245,9 @@ def cross_check(fields: dict[str, DocumentField], citizen: IdCard) -> list[Misma
             else field.value == wanted
         )
         if not same:
+            raw = field.raw if name != "id_number" else ""
             mismatches.append(
-                Mismatch(name, _masked(name, field.value), _masked(name, wanted))
+                Mismatch(name, _masked(name, field.value), _masked(name, wanted), raw)
             )
     if mismatches:
         logger.info(

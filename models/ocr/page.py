@@ -1,10 +1,14 @@
 """Read a page image into text lines in reading order, with timings.
 
-Reading order here is geometric: lines are grouped into rows where they
-overlap vertically by half their height, rows run top to bottom and lines
-left to right. Multi-column layouts, skewed or rotated pages are not
-handled yet (trueocr's orientation and order models are fetched but not
-used), and neither are document types and fields.
+The image is straightened from the page's corners when they are found and
+its light flattened (:mod:`models.ocr.preprocess`); lines are then
+detected, recognised and corrected with the domain's closed sets
+(:mod:`models.ocr.correction`). Reading order is geometric: lines are
+grouped into rows where they overlap vertically by half their height, rows
+run top to bottom and lines left to right. Multi-column layouts and pages
+upside down or turned by 90 degrees are not handled: trueocr's orientation
+and order models are fetched but not used, because every generated and
+kiosk-framed page is upright and single-column, and they would add latency.
 """
 
 from __future__ import annotations
@@ -14,15 +18,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from models.images import BgrImage
 from models.manifest import Manifest
 from models.ocr.charset import load_constants
-from models.ocr.correction import correct_line
+from models.ocr.correction import correct_lines
 from models.ocr.detection import LineDetector
+from models.ocr.preprocess import prepare_page
 from models.ocr.recognition import LineRecognizer
 from models.runtime import load_model
 
@@ -38,6 +42,7 @@ class OcrLine:
     text: str
     box: tuple[float, float, float, float]
     confidence: float
+    raw_text: str = ""  # as recognised, before domain correction
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class PageText:
 
     lines: list[OcrLine]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    straightened: bool = False  # the page's corners were found and used
 
     @property
     def text(self) -> str:
@@ -56,9 +62,15 @@ class PageText:
 class PageReader:
     """Detect and recognise the text lines of a page image."""
 
-    def __init__(self, detector: LineDetector, recognizer: LineRecognizer) -> None:
+    def __init__(
+        self,
+        detector: LineDetector,
+        recognizer: LineRecognizer,
+        straighten: bool = True,
+    ) -> None:
         self.detector = detector
         self.recognizer = recognizer
+        self.straighten = straighten
 
     @classmethod
     def from_manifest(
@@ -76,10 +88,14 @@ class PageReader:
         )
 
     def read(self, image: BgrImage) -> PageText:
-        """Return the page's lines in reading order."""
+        """Return the page's lines in reading order.
+
+        When the page's corners are found the image is straightened first,
+        and the boxes are in the straightened page's pixels.
+        """
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        grey = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+        grey, found = prepare_page(image, self.straighten)
         boxes = self.detector.detect(grey)
         boxes = boxes[reading_order(boxes)]
         detected = time.perf_counter()
@@ -87,16 +103,19 @@ class PageReader:
         done = time.perf_counter()
         timings["detect_ms"] = round((detected - start) * 1000, 1)
         timings["recognize_ms"] = round((done - detected) * 1000, 1)
+        corrected = correct_lines([text.text for text in texts])
+        timings["correct_ms"] = round((time.perf_counter() - done) * 1000, 1)
         lines = [
             OcrLine(
-                correct_line(text.text),
+                fixed,
                 (float(b[0]), float(b[1]), float(b[2]), float(b[3])),
                 round(text.confidence, 4),
+                text.text,
             )
-            for text, b in zip(texts, boxes, strict=True)
+            for fixed, text, b in zip(corrected, texts, boxes, strict=True)
             if text.text
         ]
-        return PageText(lines, timings)
+        return PageText(lines, timings, found)
 
 
 def reading_order(boxes: NDArray[np.float32]) -> list[int]:

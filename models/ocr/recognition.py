@@ -102,6 +102,17 @@ class LineRecognizer:
         return LineText(text, confidence)
 
 
+def batch_tensors(
+    recognizer: LineRecognizer, grey: NDArray[np.uint8], boxes: NDArray[np.float32]
+) -> list[tuple[NDArray[np.float32], NDArray[np.int64]]]:
+    """Return the input tensors the recogniser would run for ``boxes``."""
+    crops = [recognizer._crop(grey, box) for box in boxes]
+    return [
+        _pad([crops[i] for i in batch])
+        for batch in _width_batches([crop.shape[1] for crop in crops])
+    ]
+
+
 def _width_batches(widths: list[int]) -> list[list[int]]:
     batches: list[list[int]] = []
     for index in sorted(range(len(widths)), key=lambda i: widths[i]):

@@ -35,4 +35,9 @@ def test_bench_reports_face_speed_and_memory(
     camera = report["ocr"]["camera"]
     assert camera["ours"]["pages"] == 1
     assert 0 <= camera["ours"]["cer"] < 0.2
+    assert 0 <= camera["ours"]["uncorrected_cer"] < 0.3
     assert 0 <= camera["tesseract_vie"]["cer"] < 0.5
+    assert "trueocr_shipped" not in camera  # no wheel given
+    assert set(report["met"]) == set(report["targets"])
+    assert report["met"]["face_tar_at_far_1e-4"] is None
+    assert isinstance(report["met"]["ocr_cer_clean"], bool)

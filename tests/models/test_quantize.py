@@ -1,4 +1,4 @@
-"""Tests of static int8 quantization of the face models."""
+"""Tests of static int8 quantization of the face and OCR models."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from models.cli import quantize_command
+from models.errors import VariantRejectedError
+from models.manifest import Manifest
+from models.ocr.quantize import quantize_recognizer
+from models.variants import resolve_variant
 
 
 @pytest.mark.slow
@@ -33,3 +37,22 @@ def test_quantize_reports_size_speed_and_agreement(
     assert sface["usable"] == (sface["agreement"] >= sface["agreement_bound"])
     assert Path(sface["path"]).is_file()
     assert not list((work / "int8").glob("*.opset13.onnx"))
+
+
+@pytest.mark.slow
+def test_ocr_recogniser_variant_is_measured_and_recorded(
+    manifest: Manifest, model_dir: Path, tmp_path: Path
+) -> None:
+    for entry in manifest.model:
+        if entry.name.startswith("ocr_"):
+            (tmp_path / entry.file).symlink_to(model_dir / entry.file)
+    report = quantize_recognizer(manifest, tmp_path, calibration_pages=1, test_pages=1)
+    assert report["size"] < report["float_bytes"] / 2
+    assert 0 <= report["float_cer"] < 0.1
+    assert report["test_pages"] == 2
+    entry = manifest.get_model("ocr_recognition")
+    if report["agreement"] < report["agreement_bound"]:
+        with pytest.raises(VariantRejectedError):
+            resolve_variant(entry, tmp_path, "int8")
+    else:
+        assert resolve_variant(entry, tmp_path, "int8")[1] == tmp_path / "int8"

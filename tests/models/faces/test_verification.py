@@ -33,14 +33,30 @@ def test_detection_matches_opencv_reference(
     verifier: FaceVerifier, lfw_dir: Path, model_dir: Path, manifest: Manifest
 ) -> None:
     image = _photo(lfw_dir, "Colin_Powell", 1)
+    assert verifier.detector.dynamic
     ours = verifier.detector.detect(image)[0]
-    canvas = np.zeros((640, 640, 3), np.uint8)
+    # The 250x250 photo is detected on a 256x256 canvas (multiples of 32).
+    canvas = np.zeros((256, 256, 3), np.uint8)
     canvas[: image.shape[0], : image.shape[1]] = image
     path = str(model_dir / manifest.get_model("yunet").file)
-    reference = cv2.FaceDetectorYN.create(path, "", (640, 640), 0.6, 0.3)
+    reference = cv2.FaceDetectorYN.create(path, "", (256, 256), 0.6, 0.3)
     _, found = reference.detect(canvas)
     assert np.allclose(ours.box, found[0][:4], atol=0.5)
     assert np.allclose(ours.landmarks.reshape(-1), found[0][4:14], atol=0.5)
+
+
+def test_camera_frames_are_detected_at_320_pixels(
+    verifier: FaceVerifier, lfw_dir: Path
+) -> None:
+    photo = _photo(lfw_dir, "Colin_Powell", 1)
+    frame = np.full((480, 640, 3), 110, np.uint8)
+    frame[100:350, 200:450] = photo
+    small = verifier.detector.detect(frame)
+    full = verifier.detector.detect(frame, max_side=640)
+    assert len(small) == len(full) == 1
+    # Half the resolution: the box and landmarks move by a few pixels.
+    assert np.allclose(small[0].box, full[0].box, atol=8)
+    assert np.abs(small[0].landmarks - full[0].landmarks).max() < 6
 
 
 def test_same_person_matches(verifier: FaceVerifier, lfw_dir: Path) -> None:

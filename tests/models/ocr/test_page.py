@@ -20,10 +20,9 @@ from models.ocr.synthetic import (
 
 Pages = list[tuple[SamplePage, SamplePage]]
 
-# Bounds for what is built today (no domain correction yet); the issue's
-# targets are 1% clean and 3% camera.
-CLEAN_CER = 0.035
-CAMERA_CER = 0.04
+# The issue's targets: 1% on clean pages, 3% on camera pages.
+CLEAN_CER = 0.01
+CAMERA_CER = 0.03
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +33,9 @@ def reader(manifest: Manifest, model_dir: Path) -> PageReader:
 
 @pytest.fixture(scope="module")
 def pages() -> Pages:
-    """One page per installed font, clean, plus its camera-like version."""
-    clean = [render_page(seed, font) for seed, font in enumerate(available_fonts())]
+    """One page of each document type (fonts in turn), clean and camera-like."""
+    fonts = available_fonts()
+    clean = [render_page(seed, fonts[seed % len(fonts)]) for seed in range(4)]
     return [(page, camera_version(page, i)) for i, page in enumerate(clean)]
 
 
@@ -52,12 +52,16 @@ def test_clean_and_camera_pages_read_within_bounds(
 
 
 def test_id_numbers_are_read_exactly(reader: PageReader, pages: Pages) -> None:
-    found = 0
+    found, total = 0, 0
     for clean, camera in pages:
-        number = clean.lines[5].rsplit(" ", 1)[-1]
+        number = clean.fields.get("id_number")
+        if number is None:
+            continue
         for page in (clean, camera):
+            total += 1
             found += number in reader.read(page.image).text
-    assert found >= 2 * len(pages) - 1
+    assert total >= 4
+    assert found == total
 
 
 def test_lines_come_in_reading_order(reader: PageReader, pages: Pages) -> None:
@@ -79,9 +83,16 @@ def test_rows_are_read_left_to_right() -> None:
     assert reading_order(boxes) == [1, 0, 2]
 
 
+def test_camera_pages_are_straightened(reader: PageReader, pages: Pages) -> None:
+    page = reader.read(pages[1][1].image)
+    assert page.straightened
+    assert any(line.raw_text for line in page.lines)
+
+
 def test_colon_gets_its_space_but_times_do_not() -> None:
     assert correct_line("Họ và tên:Lê Thị Hà") == "Họ và tên: Lê Thị Hà"
     assert correct_line("Ngày sinh:12/03/1997") == "Ngày sinh: 12/03/1997"
     assert correct_line("lúc 10:30") == "lúc 10:30"
-    assert correct_line("Ngày, tháng,năm sinh") == "Ngày, tháng, năm sinh"
+    assert correct_line("Ngày, tháng,năm sinh") == "Ngày, tháng, năm sinh:"
+    assert correct_line("ở Hà Nội,Việt Nam") == "ở Hà Nội, Việt Nam"
     assert correct_line("diện tích 1,5 ha") == "diện tích 1,5 ha"

@@ -155,7 +155,7 @@ def _start_trust_services(config_path: Path, port: int) -> subprocess.Popen[byte
         "--port",
         str(port),
     ]
-    process = subprocess.Popen(command)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:

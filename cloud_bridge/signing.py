@@ -47,6 +47,23 @@ SIGNATURE_BYTES = 16_384
 TIMESTAMP_BYTES = 12_288
 
 
+class _DeliberateOfflineEmbedding(logging.Filter):
+    """Drop pyHanko's warning about embedding revocation data without fetching.
+
+    Copies after the first of each cache period are signed from the CRLs and
+    OCSP responses fetched for the first, on purpose; the warning would be
+    logged for every copy.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "fetching is not allowed" not in record.getMessage()
+
+
+logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(
+    _DeliberateOfflineEmbedding()
+)
+
+
 class _PdfA2Signer(signers.PdfSigner):
     """A PdfSigner that registers no extension PDF/A-2 would reject."""
 

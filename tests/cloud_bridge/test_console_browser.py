@@ -21,6 +21,7 @@ from cloud_bridge.http.app import create_app
 from cloud_bridge.trust_services import RunningTrustServices
 from tests.cloud_bridge.consoles import PASSWORD, add_account, add_request
 from tests.conftest import free_port
+from tests.edge.browser import axe_violations
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -75,7 +76,11 @@ def page() -> Iterator[Page]:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
         )
-        yield browser.new_page(viewport={"width": 1280, "height": 900})
+        # bypass_csp lets the test inject axe-core; the pages' own CSP stays.
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 900}, bypass_csp=True
+        )
+        yield context.new_page()
         browser.close()
 
 
@@ -87,6 +92,7 @@ def test_officer_logs_in_approves_and_rejects(
     second = add_request(bridge, citizen_name="<img src=x onerror=alert(1)>Lan")
 
     page.goto(f"{server}/console/login")
+    assert axe_violations(page) == [], "login"
     page.fill("#username", officer.username)
     page.fill("#password", PASSWORD)
     page.fill("#code", officer.totp.now())
@@ -96,10 +102,12 @@ def test_officer_logs_in_approves_and_rejects(
     add_request(bridge, citizen_name="Đến Sau")
     expect(page.locator("#queue-body tr")).to_have_count(3, timeout=8000)
     page.screenshot(path=str(ARTIFACTS / "console-queue.png"), full_page=True)
+    assert axe_violations(page) == [], "queue"
 
     page.click(f"a[href='/console/requests/{first.request_id}']")
     expect(page.locator("#citizen-name")).to_have_text("Phạm Minh Đức")
     page.screenshot(path=str(ARTIFACTS / "console-request.png"), full_page=True)
+    assert axe_violations(page) == [], "request page"
     opened = time.perf_counter()
     page.keyboard.press("a")
     page.wait_for_url(f"{server}/console/requests/{second.request_id}")
@@ -135,13 +143,16 @@ def test_lookup_page_on_a_phone(issued: IssuedCopy, server: str, page: Page) -> 
     page.goto(f"{server}/c/{issued.copy_id}")
     status = page.get_by_role("status")
     expect(status).to_contain_text("còn hiệu lực")
+    assert axe_violations(page) == [], "lookup"
     page.fill("#access_code", issued.access_code)
     page.click("button[type=submit]")
     expect(page.locator("#verification")).to_contain_text("hợp lệ")
     page.screenshot(path=str(ARTIFACTS / "lookup-phone-vi.png"), full_page=True)
+    assert axe_violations(page) == [], "opened copy"
     page.goto(f"{server}/c/{issued.copy_id}?lang=en")
     expect(page.get_by_role("status")).to_contain_text("This copy is valid.")
     page.screenshot(path=str(ARTIFACTS / "lookup-phone-en.png"), full_page=True)
+    assert axe_violations(page) == [], "lookup in English"
 
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375

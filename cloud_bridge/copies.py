@@ -44,6 +44,7 @@ from cloud_bridge.store import (
     RequestRecord,
     Reservation,
 )
+from cloud_bridge.store.copies import to_reservation
 from protocol.identifier import hash_access_code, new_access_code, new_copy_id
 from protocol.seal import (
     SealClaims,
@@ -238,17 +239,7 @@ class CopyService:
             request = self._store.get_request(record.request_id)
             pages = self._stored_pages(request)
             access_code = self._new_access_code(record.copy_id)
-            reservation = Reservation(
-                copy_id=record.copy_id,
-                request_id=record.request_id,
-                office_code=record.office_code,
-                book=record.book,
-                year=record.year,
-                cert_number=record.cert_number,
-                issued_on=record.issued_on,
-                state=record.state,
-                new=False,
-            )
+            reservation = to_reservation(record, new=False)
             finished.append(
                 self._issue(reservation, pages, access_code, _Stopwatch(), record)
             )

@@ -36,7 +36,11 @@ def test_the_embedded_stack_serves_the_kiosk_and_the_office(tmp_path: Path) -> N
     assert init.wait(timeout=120) == 0, init.stdout.read() if init.stdout else ""
     stack = kiosk(tmp_path, "run")
     try:
-        seen = wait_for_line(stack, "The embedded stack is running", timeout=120)
+        seen = wait_for_lines(
+            stack,
+            ["The embedded stack is running", "connected to the office broker"],
+            timeout=120,
+        )
         kiosk_page = httpx.get(f"http://127.0.0.1:{AGENT_PORT}/", timeout=10)
         login = httpx.get(f"http://127.0.0.1:{PUBLIC_PORT}/console/login", timeout=10)
         ca = httpx.get(f"http://127.0.0.1:{PUBLIC_PORT}/fleet/ca.pem", timeout=10)
@@ -53,16 +57,19 @@ def test_the_embedded_stack_serves_the_kiosk_and_the_office(tmp_path: Path) -> N
     assert (tmp_path / "var/kiosk/identity").is_dir()
 
 
-def wait_for_line(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
-    """Return the output up to the line holding ``marker``."""
+def wait_for_lines(
+    process: subprocess.Popen[str], markers: list[str], timeout: float
+) -> str:
+    """Return the output up to the point every marker has been printed."""
     assert process.stdout is not None
-    seen = []
+    seen: list[str] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line and process.poll() is not None:
             break
         seen.append(line)
-        if marker in line:
-            return "".join(seen)
+        text = "".join(seen)
+        if all(marker in text for marker in markers):
+            return text
     raise AssertionError("the stack did not come up:\n" + "".join(seen))

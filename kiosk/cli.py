@@ -80,6 +80,10 @@ BRIDGE_COMMANDS: dict[str, tuple[str, str]] = {
         "cloud_bridge.commands.serve:serve_command",
         "Serve the bridge's HTTP API and pages.",
     ),
+    "intake": (
+        "cloud_bridge.commands.serve:intake_command",
+        "Take kiosks' requests (MQTT) and page images (HTTPS, mutual TLS).",
+    ),
     "broker-config": (
         "cloud_bridge.fleet.cli:broker_config_command",
         "Write the Mosquitto configuration: TLS, client certificates, ACL.",

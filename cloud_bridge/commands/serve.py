@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -68,4 +69,61 @@ def _serve(config: BridgeConfig, port: int) -> None:
             access_log=False,
         )
     finally:
+        bridge.close()
+
+
+@click.command("intake")
+@config_option
+@click.option("--port", default=8444, show_default=True, help="HTTPS port.")
+@click.option(
+    "--cert",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The server certificate kiosks see (PEM).",
+)
+@click.option(
+    "--key",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Its private key (PEM).",
+)
+@click.option(
+    "--client-ca",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The kiosk CA: only kiosks it certified may connect.",
+)
+def intake_command(
+    config_path: Path | None, port: int, cert: Path, key: Path, client_ca: Path
+) -> None:
+    """Take kiosks' requests over MQTT and their page images over mutual TLS."""
+    from cloud_bridge.context import Bridge
+    from cloud_bridge.http.app import create_app
+    from cloud_bridge.intake.blobs import intake_router
+    from cloud_bridge.intake.consumer import IntakeConsumer
+
+    config = load_bridge_config(config_path)
+    if config.intake.cert_file is None:
+        raise click.ClickException(
+            "intake.cert_file, intake.key_file and intake.ca_file must name the "
+            "bridge's MQTT client certificate (see 'kiosk bridge broker-config')"
+        )
+    bridge = Bridge(config)
+    consumer = IntakeConsumer(bridge)
+    consumer.start()
+    app = create_app(bridge)
+    app.include_router(intake_router(bridge))
+    try:
+        uvicorn.run(
+            app,
+            host=config.http.host,
+            port=port,
+            log_level="warning",
+            ssl_certfile=str(cert),
+            ssl_keyfile=str(key),
+            ssl_ca_certs=str(client_ca),
+            ssl_cert_reqs=ssl.CERT_REQUIRED,
+        )
+    finally:
+        consumer.stop()
         bridge.close()

@@ -200,3 +200,23 @@ def test_copy_make_refuses_an_unknown_type(config_file: Path, tmp_path: Path) ->
     assert result.exit_code != 0
     assert "choose one of" in str(result.exception) + result.output
     assert not (tmp_path / "o.pdf").exists()
+
+
+def test_intake_without_a_client_certificate_says_what_to_set(
+    config_file: Path, tmp_path: Path
+) -> None:
+    pem = tmp_path / "x.pem"
+    pem.write_text("-", encoding="utf-8")
+
+    result = kiosk_unchecked(
+        "bridge", "intake", "--config", str(config_file),
+        "--cert", str(pem), "--key", str(pem), "--client-ca", str(pem),
+    )  # fmt: skip
+
+    assert result.exit_code != 0
+    assert "intake.cert_file" in result.output
+
+
+def kiosk_unchecked(*args: str) -> Result:
+    """Run the ``kiosk`` command line, keeping its errors as results."""
+    return CliRunner().invoke(cli, list(args))

@@ -32,8 +32,6 @@ import contextlib
 import fcntl
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -53,6 +51,7 @@ from cryptography.x509.oid import (
 from cloud_bridge.config import BridgeConfig
 from cloud_bridge.errors import PkiError
 from cloud_bridge.hsm import HsmToken
+from kiosk.files import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -595,15 +594,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _write_file(path: Path, data: bytes, mode: int) -> None:
     """Replace ``path`` atomically, created with ``mode`` from the start."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
+        write_atomic(path, data, mode)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            Path(tmp).unlink()
         raise PkiError(f"cannot write {path}: {exc}") from exc

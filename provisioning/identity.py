@@ -10,8 +10,6 @@ the token.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from kiosk import files
 from provisioning.errors import IdentityMissingError, ProvisioningError
 
 IDENTITY_FILE = "identity.json"
@@ -124,14 +123,7 @@ def save_identity(identity: KioskIdentity) -> None:
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data`` atomically."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
+        files.write_atomic(path, data, mode)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise ProvisioningError(f"cannot write {path}: {exc}") from exc

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from cloud_bridge.commands import config_option
 from cloud_bridge.config import load_bridge_config
 from cloud_bridge.console.tables import ROLES
 from cloud_bridge.console.users import create_user
@@ -22,14 +23,6 @@ from cloud_bridge.reuse.credentials import create_client
 from cloud_bridge.store import CopyStore
 
 logger = logging.getLogger(__name__)
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Bridge configuration file (TOML); the embedded defaults without it.",
-)
 
 
 @click.command("add-user")

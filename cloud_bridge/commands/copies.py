@@ -5,24 +5,19 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from cloud_bridge.commands import config_option
 from cloud_bridge.config import BridgeConfig, load_bridge_config
 from cloud_bridge.errors import VerificationError
+from kiosk.files import write_atomic
 
 logger = logging.getLogger(__name__)
 
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Bridge configuration file (embedded defaults when omitted).",
-)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
@@ -297,10 +292,7 @@ def _page_count(sources: list[bytes]) -> int:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        temporary.write_bytes(data)
-        temporary.replace(path)
+        write_atomic(path.absolute(), data)
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
         raise click.ClickException(f"cannot write {path}: {exc.strerror}") from exc

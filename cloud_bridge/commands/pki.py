@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 
+from cloud_bridge.commands import config_option
 from cloud_bridge.config import BridgeConfig, load_bridge_config
 from cloud_bridge.errors import HsmError
 from cloud_bridge.hsm import (
@@ -33,17 +34,9 @@ from cloud_bridge.trust_services import serve_trust_services, service_address
 
 logger = logging.getLogger(__name__)
 
-CONFIG_OPTION = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    default=None,
-    help="Bridge configuration (TOML); the embedded defaults when omitted.",
-)
-
 
 @click.command("init")
-@CONFIG_OPTION
+@config_option
 def init_command(config_path: Path | None) -> None:
     """Create the development PKI, HSM token, keys and database (idempotent)."""
     config = load_bridge_config(config_path)
@@ -55,7 +48,7 @@ def init_command(config_path: Path | None) -> None:
 
 
 @click.command("trust-services")
-@CONFIG_OPTION
+@config_option
 @click.option("--host", default=None, help="Address to listen on [pki.revocation_url].")
 @click.option(
     "--port",

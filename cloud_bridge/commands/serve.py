@@ -10,16 +10,10 @@ from urllib.parse import urlsplit
 import click
 import uvicorn
 
+from cloud_bridge.commands import config_option
 from cloud_bridge.config import BridgeConfig, load_bridge_config
 
 logger = logging.getLogger(__name__)
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Bridge configuration file (embedded defaults when omitted).",
-)
 
 
 @click.command("serve")

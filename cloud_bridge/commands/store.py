@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 
+from cloud_bridge.commands import config_option
 from cloud_bridge.config import load_bridge_config
 from cloud_bridge.store import CopyStore, masked
 
@@ -15,13 +16,7 @@ logger = logging.getLogger(__name__)
 
 
 @click.command("migrate")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Bridge configuration file (TOML); the embedded defaults without it.",
-)
+@config_option
 def migrate_command(config_path: Path | None) -> None:
     """Create or upgrade the bridge database schema and print its version."""
     config = load_bridge_config(config_path)

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +27,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from cloud_bridge.config import BridgeConfig
 from cloud_bridge.errors import EnrollmentError, FleetError
+from kiosk.files import write_atomic
 from protocol.topics import TopicError, check_kiosk_id
 
 logger = logging.getLogger(__name__)
@@ -255,14 +254,9 @@ def kiosk_id_of(cert: x509.Certificate) -> str:
 
 def write_file(path: Path, data: bytes, mode: int) -> None:
     """Replace ``path`` atomically, created with ``mode`` from the start."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        Path(tmp).replace(path)
+        write_atomic(path, data, mode)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise FleetError(f"cannot write {path}: {exc}; check the directory") from exc
 
 

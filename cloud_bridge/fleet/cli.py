@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from cloud_bridge.commands import config_option
 from cloud_bridge.config import BridgeConfig, load_bridge_config
 from cloud_bridge.fleet.broker_config import write_broker_config
 from cloud_bridge.fleet.ca import KioskCa
@@ -20,14 +21,6 @@ from cloud_bridge.fleet.service import Fleet
 from cloud_bridge.fleet.web import view_json
 
 logger = logging.getLogger(__name__)
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Bridge configuration file (TOML); the embedded defaults without it.",
-)
 
 
 def _fleet(config_path: Path | None) -> Fleet:

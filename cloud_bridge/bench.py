@@ -17,15 +17,18 @@ import json
 import logging
 import multiprocessing
 import os
-import resource
+import queue
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +39,11 @@ from PIL import Image, ImageDraw, ImageFont
 
 from cloud_bridge.config import load_bridge_config
 from cloud_bridge.context import Bridge
-from cloud_bridge.copies import CopyRequest, Officer
-from cloud_bridge.signing import CopySigner, SignatureText, http_timestamper
+from cloud_bridge.copies import CopyRequest, Officer, Stopwatch
+from cloud_bridge.pades import SignatureText
+from cloud_bridge.pages import load_pages
+from cloud_bridge.render import CopyContent, render_copy
+from cloud_bridge.signing import CopySigner, http_timestamper
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +51,7 @@ PAGE_SIZE = (2480, 3508)
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 
-@dataclass(frozen=True)
+@dataclass
 class WorkerResult:
     """What one worker measured."""
 
@@ -53,10 +59,24 @@ class WorkerResult:
     phases_ms: dict[str, list[float]]
     peak_rss_mb: float
     errors: int
+    cpu_s: float = 0.0
 
 
 @click.command("sign")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 16))
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 16),
+    help="Worker processes.",
+)
+@click.option(
+    "--threads",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 8),
+    help="Copies each worker makes at once (its disk and network waits overlap).",
+)
 @click.option(
     "--seconds", default=20.0, show_default=True, type=click.FloatRange(1, 600)
 )
@@ -66,6 +86,7 @@ class WorkerResult:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def sign_bench(
     workers: int,
+    threads: int,
     seconds: float,
     page_counts: str,
     level: str,
@@ -84,13 +105,16 @@ def sign_bench(
             page = _sample_page()
             report: dict[str, Any] = {
                 "workers": workers,
+                "threads": threads,
                 "seconds": seconds,
                 "level": level,
                 "cpus": os.cpu_count(),
                 "runs": [],
             }
             for count in counts:
-                run = _run_workers(config_path, [page] * count, workers, seconds)
+                run = _run_workers(
+                    config_path, [page] * count, workers, threads, seconds, trust.pid
+                )
                 run["pages"] = count
                 report["runs"].append(run)
             report["reference"] = _reference(config_path, page)
@@ -183,14 +207,36 @@ def _sample_page() -> bytes:
 
 
 def _run_workers(
-    config_path: Path, pages: list[bytes], workers: int, seconds: float
+    config_path: Path,
+    pages: list[bytes],
+    workers: int,
+    threads: int,
+    seconds: float,
+    services_pid: int,
 ) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     start = time.perf_counter()
+    services_before = _cpu_seconds(services_pid)
     with context.Pool(workers) as pool:
-        results = pool.starmap(_worker, [(str(config_path), pages, seconds)] * workers)
+        results = pool.starmap(
+            _worker, [(str(config_path), pages, seconds, threads)] * workers
+        )
+    services_cpu_s = _cpu_seconds(services_pid) - services_before
     elapsed = time.perf_counter() - start
+    copies = _summary([copy for _, copy in results], seconds)
+    copies["trust_services_cpu_ms_per_copy"] = round(
+        services_cpu_s * 1000 / max(1, copies["copies"]), 1
+    )
+    copies["worker_peak_rss_mb"] = max(copy.peak_rss_mb for _, copy in results)
+    copies["intake"] = _summary([intake for intake, _ in results], seconds)
+    copies["wall_s"] = round(elapsed, 1)
+    return copies
+
+
+def _summary(results: list[WorkerResult], seconds: float) -> dict[str, Any]:
+    """Rates, latency, phases and CPU of one kind of step over all workers."""
     latencies = sorted(x for r in results for x in r.latencies_ms)
+    done = max(1, len(latencies))
     phases: dict[str, list[float]] = {}
     for result in results:
         for name, values in result.phases_ms.items():
@@ -205,12 +251,21 @@ def _run_workers(
         "phase_median_ms": {
             name: round(statistics.median(values), 1) for name, values in phases.items()
         },
-        "worker_peak_rss_mb": max(r.peak_rss_mb for r in results),
-        "wall_s": round(elapsed, 1),
+        # CPU per step does not depend on what else the machine runs: with
+        # it, cores / CPU per step bounds the rate on an idle machine.
+        "worker_cpu_ms_per_copy": round(sum(r.cpu_s for r in results) * 1000 / done, 1),
     }
 
 
-def _worker(config_path: str, pages: list[bytes], seconds: float) -> WorkerResult:
+def _worker(
+    config_path: str, pages: list[bytes], seconds: float, threads: int
+) -> tuple[WorkerResult, WorkerResult]:
+    """Take requests in for ``seconds``, then certify them for ``seconds``.
+
+    Returns what intake (page checks and storage, done when a kiosk submits)
+    and certification (number, render, seal, signature, timestamps, archive,
+    done when the officer approves) measured, each on its own.
+    """
     config = load_bridge_config(Path(config_path))
     bridge = Bridge(config)
     office = config.office()
@@ -218,38 +273,147 @@ def _worker(config_path: str, pages: list[bytes], seconds: float) -> WorkerResul
     for _ in range(2):  # warm-up: imports, sessions, revocation data
         request = _bench_request(config.office_code, len(pages))
         bridge.copies.make_copy(pages, request, officer)
+    waiting: queue.SimpleQueue[str] = queue.SimpleQueue()
 
-    latencies: list[float] = []
-    phases: dict[str, list[float]] = {}
-    errors = 0
+    def take_in(result: WorkerResult, deadline: float) -> None:
+        while time.perf_counter() < deadline:
+            _timed(result, lambda: _submit(bridge, pages, waiting))
+
+    def certify(result: WorkerResult, deadline: float) -> None:
+        while time.perf_counter() < deadline:
+            _timed(result, lambda: _certify(bridge, officer, pages, waiting))
+
+    intake = _in_threads(take_in, threads, seconds)
+    copies = _in_threads(certify, threads, seconds)
+    bridge.close()
+    copies.peak_rss_mb = _peak_rss_mb()
+    return intake, copies
+
+
+def _submit(
+    bridge: Bridge, pages: list[bytes], waiting: queue.SimpleQueue[str]
+) -> dict[str, float]:
+    request = _bench_request(bridge.config.office_code, len(pages))
+    watch = Stopwatch()
+    bridge.copies.submit(pages, request, watch)
+    waiting.put(request.request_id)
+    return watch.laps
+
+
+def _certify(
+    bridge: Bridge,
+    officer: Officer,
+    pages: list[bytes],
+    waiting: queue.SimpleQueue[str],
+) -> dict[str, float]:
+    try:
+        request_id = waiting.get_nowait()
+    except queue.Empty:  # intake fell behind: take one in, untimed
+        _submit(bridge, pages, waiting)
+        request_id = waiting.get_nowait()
+    return bridge.copies.certify(request_id, officer).timings_ms
+
+
+def _timed(result: WorkerResult, step: Callable[[], dict[str, float]]) -> None:
+    began = time.perf_counter()
+    try:
+        phases = step()
+    except Exception:  # a benchmark counts failures instead of stopping
+        logger.exception("a step failed during the benchmark")
+        result.errors += 1
+        return
+    result.latencies_ms.append((time.perf_counter() - began) * 1000)
+    for name, value in phases.items():
+        result.phases_ms.setdefault(name, []).append(value)
+
+
+def _in_threads(
+    work: Callable[[WorkerResult, float], None], threads: int, seconds: float
+) -> WorkerResult:
+    """Run ``work`` in ``threads`` threads until ``seconds`` have passed."""
+    results = [WorkerResult([], {}, 0.0, 0) for _ in range(threads)]
+    cpu_before = _cpu_seconds(os.getpid())
     deadline = time.perf_counter() + seconds
+    runners = [
+        threading.Thread(target=work, args=(result, deadline), name=f"bench-{n}")
+        for n, result in enumerate(results)
+    ]
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join()
+    merged = WorkerResult([], {}, 0.0, 0, _cpu_seconds(os.getpid()) - cpu_before)
+    for result in results:
+        merged.latencies_ms.extend(result.latencies_ms)
+        merged.errors += result.errors
+        for name, values in result.phases_ms.items():
+            merged.phases_ms.setdefault(name, []).extend(values)
+    return merged
+
+
+def _peak_rss_mb() -> float:
+    """Return this process's peak resident memory since it started.
+
+    VmHWM, not getrusage's ru_maxrss: on Linux the latter survives exec, so
+    a spawned worker would report its parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user and system) process ``pid`` has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _make_copies(
+    bridge: Bridge,
+    officer: Officer,
+    pages: list[bytes],
+    deadline: float,
+    result: WorkerResult,
+) -> None:
+    """Make copies until ``deadline``, recording into ``result``."""
+    office_code = bridge.config.office_code
     while time.perf_counter() < deadline:
         began = time.perf_counter()
         try:
-            request = _bench_request(config.office_code, len(pages))
+            request = _bench_request(office_code, len(pages))
             issued = bridge.copies.make_copy(pages, request, officer)
         except Exception:  # a benchmark counts failures instead of stopping
             logger.exception("a copy failed during the benchmark")
-            errors += 1
+            result.errors += 1
             continue
-        latencies.append((time.perf_counter() - began) * 1000)
+        result.latencies_ms.append((time.perf_counter() - began) * 1000)
         for name, value in issued.timings_ms.items():
-            phases.setdefault(name, []).append(value)
-    bridge.close()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return WorkerResult(latencies, phases, round(peak, 1), errors)
+            result.phases_ms.setdefault(name, []).append(value)
 
 
 def _reference(config_path: Path, page: bytes) -> dict[str, float]:
     config = load_bridge_config(config_path)
     bridge = Bridge(config)
     office = config.office()
-    issued = bridge.copies.make_copy(
-        [page],
-        _bench_request(config.office_code, 1),
-        Officer(office.officer_name, office.officer_title),
+    unsigned = render_copy(
+        CopyContent(
+            copy_id="BENC-HREF-EREN-CE00",
+            access_code="000000",
+            certification_number=1,
+            book="reference",
+            issue_date=date.today(),
+            office_name=office.name,
+            officer_name=office.officer_name,
+            officer_title=office.officer_title,
+            document_type_label="reference",
+            pages=load_pages([page], config.copies),
+            qr_payload="reference",
+            watermark=config.copies.watermark,
+            lookup_url=config.copies.lookup_url,
+        ),
+        validate=False,
     )
-    unsigned = _unsigned_part(issued.pdf)
     text = SignatureText("reference", "bench", "bench")
     figures = {}
     for level in ("B-B", "B-T"):
@@ -281,12 +445,6 @@ def _bench_request(office_code: str, page_count: int) -> CopyRequest:
     )
 
 
-def _unsigned_part(pdf: bytes) -> bytes:
-    """Return the first revision of a signed PDF (the rendered copy)."""
-    end = pdf.find(b"%%EOF")
-    return pdf[: end + len(b"%%EOF\n")]
-
-
 def _percentile(values: list[float], percent: float) -> float:
     if not values:
         return float("nan")
@@ -298,7 +456,8 @@ def _print(report: dict[str, Any], as_json: bool) -> None:
         click.echo(json.dumps(report))
         return
     click.echo(
-        f"{report['workers']} workers, {report['seconds']} s per run, "
+        f"{report['workers']} workers x {report['threads']} threads, "
+        f"{report['seconds']} s per run, "
         f"PAdES {report['level']}, {report['cpus']} CPUs"
     )
     for run in report["runs"]:
@@ -308,5 +467,15 @@ def _print(report: dict[str, Any], as_json: bool) -> None:
             f"{run['errors']} errors, worker peak RSS {run['worker_peak_rss_mb']} MB"
         )
         click.echo(f"    phases (median ms): {run['phase_median_ms']}")
+        click.echo(
+            f"    CPU per copy: workers {run['worker_cpu_ms_per_copy']} ms, "
+            f"trust services {run['trust_services_cpu_ms_per_copy']} ms"
+        )
+        intake = run["intake"]
+        click.echo(
+            f"    intake (page checks and storage, before approval): "
+            f"{intake['copies_per_s']} requests/s, p50 {intake['p50_ms']} ms, "
+            f"p95 {intake['p95_ms']} ms, CPU {intake['worker_cpu_ms_per_copy']} ms"
+        )
     reference = report["reference"]
     click.echo(f"  reference: {reference}")

@@ -33,7 +33,7 @@ from datetime import date
 from cloud_bridge.archive import BlobStore
 from cloud_bridge.config import BridgeConfig
 from cloud_bridge.errors import InputError, NotFoundError
-from cloud_bridge.pages import Page, load_pages
+from cloud_bridge.pages import Page, load_pages, stored_pages
 from cloud_bridge.render import CopyContent, render_copy
 from cloud_bridge.signing import CopySigner, signature_text
 from cloud_bridge.store import (
@@ -111,7 +111,7 @@ class IssuedCopy:
         return self.record.copy_id
 
 
-class _Stopwatch:
+class Stopwatch:
     """Record how long each named step takes, in milliseconds."""
 
     def __init__(self) -> None:
@@ -158,7 +158,7 @@ class CopyService:
                 the copy could not be finished; a reserved number is kept
                 for :meth:`resume`.
         """
-        watch = _Stopwatch()
+        watch = Stopwatch()
         record = self.submit(sources, request, watch)
         return self._certify(record, officer, watch)
 
@@ -166,7 +166,7 @@ class CopyService:
         self,
         sources: Sequence[bytes],
         request: CopyRequest,
-        watch: _Stopwatch | None = None,
+        watch: Stopwatch | None = None,
     ) -> RequestRecord:
         """Check and store a request's pages; the request waits for an officer.
 
@@ -176,7 +176,7 @@ class CopyService:
             InputError: the pages or the request's metadata are not acceptable.
             ArchiveError, StoreError: the pages could not be stored.
         """
-        watch = watch or _Stopwatch()
+        watch = watch or Stopwatch()
         self._check_request(request)
         with watch.lap("pages"):
             pages = load_pages(sources, self._config.copies)
@@ -199,10 +199,10 @@ class CopyService:
                 the copy could not be finished; a reserved number is kept
                 for :meth:`resume`.
         """
-        return self._certify(self._store.get_request(request_id), officer, _Stopwatch())
+        return self._certify(self._store.get_request(request_id), officer, Stopwatch())
 
     def _certify(
-        self, record: RequestRecord, officer: Officer, watch: _Stopwatch
+        self, record: RequestRecord, officer: Officer, watch: Stopwatch
     ) -> IssuedCopy:
         if record.state == "rejected":
             raise InputError(
@@ -241,7 +241,7 @@ class CopyService:
             access_code = self._new_access_code(record.copy_id)
             reservation = to_reservation(record, new=False)
             finished.append(
-                self._issue(reservation, pages, access_code, _Stopwatch(), record)
+                self._issue(reservation, pages, access_code, Stopwatch(), record)
             )
             logger.info("resumed copy %s", record.copy_id)
         return finished
@@ -320,7 +320,7 @@ class CopyService:
         reservation: Reservation,
         pages: Sequence[Page],
         access_code: str,
-        watch: _Stopwatch,
+        watch: Stopwatch,
     ) -> IssuedCopy:
         record = self._store.get_copy(reservation.copy_id)
         if record.issued:
@@ -344,7 +344,7 @@ class CopyService:
         reservation: Reservation,
         pages: Sequence[Page],
         access_code: str,
-        watch: _Stopwatch,
+        watch: Stopwatch,
         record: CopyRecord | None = None,
     ) -> IssuedCopy:
         record = record or self._store.get_copy(reservation.copy_id)
@@ -385,10 +385,12 @@ class CopyService:
                     lookup_url=lookup_url.rstrip("/") + "/" + reservation.copy_id,
                 ),
                 validate=False,
+                signature=signature_text(
+                    office.name, record.officer_name, record.copy_id
+                ),
             )
         with watch.lap("sign"):
-            text = signature_text(office.name, record.officer_name, record.copy_id)
-            signed = self._signer.sign(pdf, text)
+            signed = self._signer.sign_prepared(pdf)
         with watch.lap("archive"):
             digest = self._archive.put(signed)
             issued = self._store.complete_copy(
@@ -404,5 +406,4 @@ class CopyService:
             raise NotFoundError(
                 f"request {request.request_id} has no stored pages to resume from"
             )
-        sources = [self._archive.get(str(digest)) for digest in hashes]
-        return load_pages(sources, self._config.copies)
+        return stored_pages([self._archive.get(str(digest)) for digest in hashes])

@@ -57,6 +57,19 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 
 from cloud_bridge.config import BridgeConfig
+from cloud_bridge.der import (
+    SHA256,
+    SIGNED_DATA,
+    VERSION_1,
+    content_type_attribute,
+    der,
+    der_integer,
+    generalized_time,
+    message_digest_attribute,
+    signed_attributes,
+    signer_identifier,
+    signing_certificate_v2,
+)
 from cloud_bridge.errors import TrustServicesError
 from cloud_bridge.pki import (
     CA_ISSUERS_PATH,
@@ -133,20 +146,12 @@ class TimestampAuthority:
         self._clock = clock or (lambda: datetime.now(UTC))
         cert_der = cert.public_bytes(serialization.Encoding.DER)
         asn1_cert = asn1_x509.Certificate.load(cert_der)
-        sid = cms.SignerIdentifier(
-            {
-                "issuer_and_serial_number": {
-                    "issuer": asn1_cert.issuer,
-                    "serial_number": asn1_cert.serial_number,
-                }
-            }
-        )
         tsa_name = asn1_x509.GeneralName(name="directory_name", value=asn1_cert.subject)
-        self._certificates = _der(0xA0, cert_der)  # [0] IMPLICIT SET OF
+        self._certificates = der(0xA0, cert_der)  # [0] IMPLICIT SET OF
         self._policy = core.ObjectIdentifier(policy).dump()
-        self._tsa = _der(0xA0, tsa_name.dump())  # [0] EXPLICIT GeneralName
-        self._signer_head = b"\x02\x01\x01" + sid.dump() + _SHA256
-        self._ess_attribute = _signing_certificate_v2(asn1_cert).dump()
+        self._tsa = der(0xA0, tsa_name.dump())  # [0] EXPLICIT GeneralName
+        self._signer_head = VERSION_1 + signer_identifier(asn1_cert) + SHA256
+        self._ess_attribute = signing_certificate_v2(asn1_cert)
 
     def respond(self, body: bytes) -> Reply:
         """Answer one DER TimeStampReq with a TimeStampResp."""
@@ -186,7 +191,7 @@ class TimestampAuthority:
             return self.reject(200, "unaccepted_extensions", "no extensions accepted")
         nonce_der = nonce.dump() if has_nonce else b""
         token = self._token(imprint.dump(), nonce_der, cert_req)
-        return Reply(200, TIMESTAMP_REPLY, _der(0x30, _GRANTED + token))
+        return Reply(200, TIMESTAMP_REPLY, der(0x30, _GRANTED + token))
 
     def reject(self, status: int, failure: str, text: str) -> Reply:
         """Return a TimeStampResp with status ``rejection`` and ``failure``."""
@@ -203,44 +208,42 @@ class TimestampAuthority:
 
     def _token(self, imprint: bytes, nonce: bytes, cert_req: bool) -> bytes:
         """Return the DER ContentInfo of a signed TSTInfo."""
-        tst_info = _der(
+        tst_info = der(
             0x30,
             b"\x02\x01\x01"  # version v1
             + self._policy
             + imprint
             # 128 random bits: unique without a counter shared by processes.
-            + _der_integer(secrets.randbits(128))
-            + _der(0x18, _generalized_time(self._clock()))
+            + der_integer(secrets.randbits(128))
+            + der(0x18, generalized_time(self._clock()))
             + b"\x30\x03\x02\x01\x01"  # accuracy: 1 second
             + nonce
             + self._tsa,
         )
-        digest = _der(0x04, hashlib.sha256(tst_info).digest())
-        attributes = sorted(  # DER orders a SET OF by encoding
+        signed_attrs = signed_attributes(
             [
                 _CONTENT_TYPE_ATTRIBUTE,
-                _der(0x30, _MESSAGE_DIGEST + _der(0x31, digest)),
+                message_digest_attribute(hashlib.sha256(tst_info).digest()),
                 self._ess_attribute,
             ]
         )
-        signed_attrs = b"".join(attributes)
-        signature = self._key.sign(_der(0x31, signed_attrs), ec.ECDSA(hashes.SHA256()))
-        signer_info = _der(
+        signature = self._key.sign(der(0x31, signed_attrs), ec.ECDSA(hashes.SHA256()))
+        signer_info = der(
             0x30,
             self._signer_head
-            + _der(0xA0, signed_attrs)  # [0] IMPLICIT signedAttrs
-            + _ECDSA_SHA256
-            + _der(0x04, signature),
+            + der(0xA0, signed_attrs)  # [0] IMPLICIT signedAttrs
+            + _ECDSASHA256
+            + der(0x04, signature),
         )
-        signed_data = _der(
+        signed_data = der(
             0x30,
             b"\x02\x01\x03"  # version v3
-            + _der(0x31, _SHA256)
-            + _der(0x30, _TST_INFO + _der(0xA0, _der(0x04, tst_info)))
+            + der(0x31, SHA256)
+            + der(0x30, _TST_INFO + der(0xA0, der(0x04, tst_info)))
             + (self._certificates if cert_req else b"")
-            + _der(0x31, signer_info),
+            + der(0x31, signer_info),
         )
-        return _der(0x30, _SIGNED_DATA + _der(0xA0, signed_data))
+        return der(0x30, SIGNED_DATA + der(0xA0, signed_data))
 
 
 class RevocationAuthority:
@@ -595,52 +598,9 @@ def _reason_code(revocation: Revocation | None) -> x509.ReasonFlags | None:
 
 # DER of the constant parts of a timestamp token.
 _GRANTED = b"\x30\x03\x02\x01\x00"  # PKIStatusInfo { granted }
-_SHA256 = algos.DigestAlgorithm({"algorithm": "sha256"}).dump()
-_ECDSA_SHA256 = algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"}).dump()
+_ECDSASHA256 = algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"}).dump()
 _TST_INFO = cms.ContentType("tst_info").dump()
-_SIGNED_DATA = cms.ContentType("signed_data").dump()
-_MESSAGE_DIGEST = cms.CMSAttributeType("message_digest").dump()
-_CONTENT_TYPE_ATTRIBUTE = cms.CMSAttribute(
-    {"type": "content_type", "values": ["tst_info"]}
-).dump()
-
-
-def _der(tag: int, content: bytes) -> bytes:
-    """Return one DER element: tag, definite length, content."""
-    size = len(content)
-    if size < 0x80:
-        return bytes((tag, size)) + content
-    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes((tag, 0x80 | len(length))) + length + content
-
-
-def _der_integer(value: int) -> bytes:
-    """Return the DER INTEGER of a non-negative ``value``."""
-    return _der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
-
-
-def _generalized_time(moment: datetime) -> bytes:
-    """Return a DER GeneralizedTime body in UTC, to the millisecond."""
-    moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y%m%d%H%M%S")
-    millis = moment.microsecond // 1000
-    if millis:
-        text += f".{millis:03d}".rstrip("0")
-    return (text + "Z").encode("ascii")
-
-
-def _signing_certificate_v2(cert: asn1_x509.Certificate) -> cms.CMSAttribute:
-    """Return the ESS signing-certificate-v2 attribute (RFC 5816) for ``cert``."""
-    ess_cert_id = {
-        "hash_algorithm": {"algorithm": "sha256"},
-        "cert_hash": hashlib.sha256(cert.dump()).digest(),
-        "issuer_serial": {
-            "issuer": [asn1_x509.GeneralName(name="directory_name", value=cert.issuer)],
-            "serial_number": cert.serial_number,
-        },
-    }
-    value = tsp.SigningCertificateV2({"certs": [ess_cert_id]})
-    return cms.CMSAttribute({"type": "signing_certificate_v2", "values": [value]})
+_CONTENT_TYPE_ATTRIBUTE = content_type_attribute("tst_info")
 
 
 def _digest(algorithm: hashes.HashAlgorithm, data: bytes) -> bytes:

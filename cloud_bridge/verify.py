@@ -177,7 +177,9 @@ def _check_signature(
         and status.timestamp_validity.intact
         and status.timestamp_validity.trusted
     )
-    report.unchanged_since_signing = bool(
+    report.unchanged_since_signing = status.coverage == (
+        SignatureCoverageLevel.ENTIRE_FILE
+    ) or bool(
         status.coverage == SignatureCoverageLevel.ENTIRE_REVISION
         and status.modification_level is not None
         and status.modification_level <= ModificationLevel.LTA_UPDATES

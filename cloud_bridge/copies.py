@@ -391,6 +391,7 @@ class CopyService:
             )
         with watch.lap("sign"):
             signed = self._signer.sign_prepared(pdf)
+            del pdf  # a copy of several megabytes: free it before archiving
         with watch.lap("archive"):
             digest = self._archive.put(signed)
             issued = self._store.complete_copy(
@@ -406,4 +407,6 @@ class CopyService:
             raise NotFoundError(
                 f"request {request.request_id} has no stored pages to resume from"
             )
-        return stored_pages([self._archive.get(str(digest)) for digest in hashes])
+        return stored_pages(
+            [(self._archive.get(str(digest)), str(digest)) for digest in hashes]
+        )

@@ -106,11 +106,11 @@ def load_pages(sources: Sequence[bytes], limits: PageLimits) -> list[Page]:
     return pages
 
 
-def stored_pages(images: Sequence[bytes]) -> list[Page]:
+def stored_pages(images: Sequence[tuple[bytes, str]]) -> list[Page]:
     """Return pages that :func:`load_pages` accepted and the archive kept.
 
-    The archive hands back only bytes whose SHA-256 matches the digest they
-    were stored under, and they were checked and normalised on the way in,
+    ``images`` pairs each page's bytes with the SHA-256 (hex) the archive
+    checked them against. They were checked and normalised on the way in,
     so only the header is read again: decoding a scan a second time at
     approval would double the cost of checking it.
 
@@ -118,12 +118,21 @@ def stored_pages(images: Sequence[bytes]) -> list[Page]:
         InputError: an image is not a JPEG (it was not stored by this code).
     """
     pages = []
-    for number, image in enumerate(images, start=1):
+    for number, (image, digest) in enumerate(images, start=1):
         try:
             with Image.open(io.BytesIO(image)) as header:
                 if header.format != "JPEG":
                     raise InputError(f"stored page {number} is not a JPEG")
-                pages.append(_page(image, header, converted=False))
+                pages.append(
+                    Page(
+                        image=image,
+                        width=header.width,
+                        height=header.height,
+                        dpi=_dpi(header),
+                        sha256=bytes.fromhex(digest),
+                        converted=False,
+                    )
+                )
         except (OSError, UnidentifiedImageError) as exc:
             raise InputError(f"stored page {number} cannot be read: {exc}") from exc
     return pages

@@ -51,13 +51,11 @@ import zxingcpp
 from PIL import Image, ImageOps
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.pdfgen.canvas import Canvas
 
 from cloud_bridge.errors import InputError, VerificationError
 from cloud_bridge.pades import SignatureText, add_signature_fields
 from cloud_bridge.pages import Page
+from cloud_bridge.typeset import FontProgram, PageDrawing, embed_font, font_program
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +63,11 @@ FONT_DIRS = (
     Path("/usr/share/fonts/truetype/dejavu"),
     Path("/usr/share/fonts/truetype/noto"),
 )
+REGULAR = "Copy"
+BOLD = "CopyBold"
 FONT_FILES = {
-    "Copy": ("DejaVuSans.ttf", "NotoSans-Regular.ttf"),
-    "Copy-Bold": ("DejaVuSans-Bold.ttf", "NotoSans-Bold.ttf"),
+    REGULAR: ("DejaVuSans.ttf", "NotoSans-Regular.ttf"),
+    BOLD: ("DejaVuSans-Bold.ttf", "NotoSans-Bold.ttf"),
 }
 SCAN_NAME = "/TTPVHCCScan"
 QR_NAME = "/TTPVHCCSeal"
@@ -132,14 +132,38 @@ def render_copy(
     """
     if not copy.pages:
         raise InputError("a copy needs at least one page")
-    fonts = _register_fonts()
-    overlay, boxes = _draw_overlay(copy, fonts)
-    with pikepdf.open(io.BytesIO(overlay)) as pdf:
-        for page, scan, box in zip(pdf.pages, copy.pages, boxes, strict=True):
-            _place_scan(pdf, page, scan, box)
-            if "/Trans" in page.obj:
-                del page.obj["/Trans"]
+    programs = _font_programs()
+    with pikepdf.new() as pdf:
+        resources = pikepdf.Dictionary(
+            Font=pikepdf.Dictionary(
+                {"/" + name: embed_font(pdf, font) for name, font in programs.items()}
+            ),
+            ExtGState=pikepdf.Dictionary(
+                Watermark=pdf.make_indirect(
+                    pikepdf.Dictionary(
+                        Type=pikepdf.Name.ExtGState,
+                        ca=WATERMARK_ALPHA,
+                        CA=WATERMARK_ALPHA,
+                    )
+                )
+            ),
+        )
+        total = len(copy.pages)
+        for index, scan in enumerate(copy.pages, start=1):
+            size = landscape(A4) if scan.width > scan.height else A4
+            last = index == total
+            drawing = PageDrawing(programs)
+            _draw_header(drawing, copy.copy_id, index, total, size)
+            if last:
+                _draw_certification(drawing, copy, size)
+            _draw_watermark(drawing, copy.watermark, size)
+            page = pdf.add_blank_page(page_size=size)
+            page.obj.Resources = resources.copy()
+            page.obj.Contents = pikepdf.Stream(pdf, zlib.compress(drawing.content()))
+            page.obj.Contents.Filter = pikepdf.Name.FlateDecode
+            _place_scan(pdf, page, scan, _fit(scan, _scan_area(size, last)))
         _place_qr(pdf, pdf.pages[-1], copy.qr_payload)
+        pdf.Root.Lang = pikepdf.String("vi-VN")
         _set_info(pdf, copy)
         options: dict[str, Any] = {}
         if signature is not None:
@@ -172,11 +196,12 @@ def extract_page_images(pdf_bytes: bytes) -> list[bytes]:
 
 
 @cache
-def _register_fonts() -> tuple[str, str]:
-    for name, candidates in FONT_FILES.items():
-        path = _find_font(candidates)
-        pdfmetrics.registerFont(TTFont(name, str(path)))
-    return "Copy", "Copy-Bold"
+@cache
+def _font_programs() -> dict[str, FontProgram]:
+    return {
+        name: font_program(_find_font(candidates))
+        for name, candidates in FONT_FILES.items()
+    }
 
 
 def _find_font(candidates: Sequence[str]) -> Path:
@@ -188,31 +213,6 @@ def _find_font(candidates: Sequence[str]) -> Path:
         f"no font with Vietnamese glyphs found ({', '.join(candidates)} in "
         f"{', '.join(map(str, FONT_DIRS))}); install fonts-dejavu-core"
     )
-
-
-def _draw_overlay(
-    copy: CopyContent, fonts: tuple[str, str]
-) -> tuple[bytes, list[_Box]]:
-    out = io.BytesIO()
-    canvas = Canvas(out, pageCompression=1, lang="vi-VN", initialFontName=fonts[0])
-    canvas.setTitle(f"Bản sao chứng thực {copy.copy_id}")
-    canvas.setAuthor(copy.office_name)
-    canvas.setSubject(copy.document_type_label)
-    boxes = []
-    total = len(copy.pages)
-    for index, scan in enumerate(copy.pages, start=1):
-        size = landscape(A4) if scan.width > scan.height else A4
-        canvas.setPageSize(size)
-        last = index == total
-        area = _scan_area(size, last)
-        boxes.append(_fit(scan, area))
-        _draw_header(canvas, copy.copy_id, index, total, size, fonts[0])
-        if last:
-            _draw_certification(canvas, copy, size, fonts)
-        _draw_watermark(canvas, copy.watermark, size, fonts[1])
-        canvas.showPage()
-    canvas.save()
-    return out.getvalue(), boxes
 
 
 def _scan_area(size: tuple[float, float], last: bool) -> _Box:
@@ -231,77 +231,82 @@ def _fit(scan: Page, area: _Box) -> _Box:
 
 
 def _draw_header(
-    canvas: Canvas,
+    drawing: PageDrawing,
     copy_id: str,
     index: int,
     total: int,
     size: tuple[float, float],
-    font: str,
 ) -> None:
     width, height = size
     baseline = height - MARGIN - 5 * mm
-    canvas.setFont(font, 8.5)
-    canvas.setFillGray(0.15)
-    canvas.drawString(MARGIN, baseline, f"Bản sao chứng thực điện tử - Mã: {copy_id}")
-    canvas.drawRightString(width - MARGIN, baseline, f"Trang {index}/{total}")
-    canvas.setStrokeGray(0.6)
-    canvas.setLineWidth(0.4)
-    canvas.line(MARGIN, baseline - 2 * mm, width - MARGIN, baseline - 2 * mm)
+    drawing.fill_gray(0.15)
+    drawing.text(
+        REGULAR, 8.5, MARGIN, baseline, f"Bản sao chứng thực điện tử - Mã: {copy_id}"
+    )
+    drawing.text(
+        REGULAR, 8.5, width - MARGIN, baseline, f"Trang {index}/{total}", "right"
+    )
+    drawing.stroke_gray(0.6)
+    drawing.line_width(0.4)
+    drawing.line(MARGIN, baseline - 2 * mm, width - MARGIN, baseline - 2 * mm)
 
 
-def _draw_watermark(
-    canvas: Canvas, text: str, size: tuple[float, float], font: str
-) -> None:
+def _draw_watermark(drawing: PageDrawing, text: str, size: tuple[float, float]) -> None:
     width, height = size
-    canvas.saveState()
-    canvas.setFillColorRGB(0.75, 0.1, 0.1, alpha=WATERMARK_ALPHA)
-    canvas.translate(width / 2, height / 2)
-    canvas.rotate(45 if height > width else 30)
     font_size = min(width, height) * 1.1 / max(len(text), 4)
-    canvas.setFont(font, font_size)
-    canvas.drawCentredString(0, -font_size / 3, text)
-    canvas.restoreState()
+    drawing.watermark(
+        BOLD,
+        font_size,
+        (width / 2, height / 2),
+        45 if height > width else 30,
+        text,
+        (0.75, 0.1, 0.1),
+        "Watermark",
+    )
 
 
 def _draw_certification(
-    canvas: Canvas,
-    copy: CopyContent,
-    size: tuple[float, float],
-    fonts: tuple[str, str],
+    drawing: PageDrawing, copy: CopyContent, size: tuple[float, float]
 ) -> None:
-    regular, bold = fonts
     width, _height = size
     top = MARGIN + BAND
-    canvas.setStrokeGray(0.3)
-    canvas.setLineWidth(0.6)
-    canvas.rect(MARGIN, MARGIN, width - 2 * MARGIN, BAND)
+    drawing.stroke_gray(0.3)
+    drawing.line_width(0.6)
+    drawing.rect(MARGIN, MARGIN, width - 2 * MARGIN, BAND)
     qr_x = _qr_box(width).x
-    canvas.setFillGray(0)
-    canvas.setFont(bold, 10)
-    canvas.drawCentredString(
-        qr_x + QR_SIZE / 2, MARGIN + 3.5 * mm, f"Mã truy cập: {copy.access_code}"
+    drawing.fill_gray(0)
+    drawing.text(
+        BOLD,
+        10,
+        qr_x + QR_SIZE / 2,
+        MARGIN + 3.5 * mm,
+        f"Mã truy cập: {copy.access_code}",
+        "centre",
     )
     lines = [
-        (bold, 11.5, "Chứng thực bản sao đúng với bản chính"),
-        (regular, 10, f"Số chứng thực: {copy.certification_number}"),
-        (regular, 10, f"Quyển số: {copy.book}"),
-        (regular, 10, _vietnamese_date(copy.issue_date)),
-        (regular, 9, f"Loại giấy tờ: {copy.document_type_label}"),
-        (bold, 10, copy.office_name),
-        (bold, 10, copy.officer_title),
-        (regular, 10, copy.officer_name),
-        (regular, 8, "(Đã ký số)"),
-        (regular, 7.5, f"Tra cứu: {copy.lookup_url}"),
+        (BOLD, 11.5, "Chứng thực bản sao đúng với bản chính"),
+        (REGULAR, 10, f"Số chứng thực: {copy.certification_number}"),
+        (REGULAR, 10, f"Quyển số: {copy.book}"),
+        (REGULAR, 10, _vietnamese_date(copy.issue_date)),
+        (REGULAR, 9, f"Loại giấy tờ: {copy.document_type_label}"),
+        (BOLD, 10, copy.office_name),
+        (BOLD, 10, copy.officer_title),
+        (REGULAR, 10, copy.officer_name),
+        (REGULAR, 8, "(Đã ký số)"),
+        (REGULAR, 7.5, f"Tra cứu: {copy.lookup_url}"),
     ]
     x, y = MARGIN + 5 * mm, top - 8 * mm
     for font, font_size, text in lines:
-        canvas.setFont(font, font_size)
-        canvas.drawString(x, y, _clip(text, font, font_size, qr_x - x - 4 * mm))
+        room = qr_x - x - 4 * mm
+        drawing.text(font, font_size, x, y, _clip(drawing, text, font, font_size, room))
         y -= font_size * 1.55
 
 
-def _clip(text: str, font: str, font_size: float, room: float) -> str:
-    while text and pdfmetrics.stringWidth(text, font, font_size) > room:
+def _clip(
+    drawing: PageDrawing, text: str, font: str, font_size: float, room: float
+) -> str:
+    program = drawing.fonts[font]
+    while text and program.width(text, font_size) > room:
         text = text[:-2] + "…"
     return text
 

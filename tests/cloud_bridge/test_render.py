@@ -15,7 +15,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from cloud_bridge.errors import InputError
-from cloud_bridge.render import CopyContent, extract_page_images, render_copy
+from cloud_bridge.render import (
+    BOLD,
+    CopyContent,
+    _font_programs,
+    extract_page_images,
+    render_copy,
+)
 from protocol.seal import pages_digest, parse_qr_payload, read_seal
 from tests.cloud_bridge.copies import sealed_copy
 from tests.cloud_bridge.samples import a4_scan_jpeg, encoded, jpeg_bytes, scan_page
@@ -58,13 +64,14 @@ def has_diagonal_watermark(page: pikepdf.Page, text: str) -> bool:
         for name, state in page.obj.Resources.ExtGState.items()
     }
     rotated = transparent = False
+    glyphs = bytes.fromhex(_font_programs()[BOLD].encode(text)[1:-1].decode())
     for instruction in pikepdf.parse_content_stream(page):
         operands, name = instruction.operands, str(instruction.operator)
         if name == "cm" and abs(float(operands[1])) > 0.4:
             rotated = True
         elif name == "gs" and alphas.get(str(operands[0]), 1) < 0.5:
             transparent = True
-        elif name == "Tj" and bytes(operands[0]) == text.encode("ascii"):
+        elif name == "Tj" and bytes(operands[0]) == glyphs:
             return rotated and transparent
     return False
 
@@ -110,7 +117,10 @@ def test_five_page_copy_structure(
         for page in pdf.pages:
             assert "/Trans" not in page.obj
             for font in page.obj.Resources.Font.values():
-                assert "/FontFile2" in font.FontDescriptor
+                assert font.Subtype == pikepdf.Name.Type0
+                assert "/ToUnicode" in font
+                (descendant,) = font.DescendantFonts
+                assert "/FontFile2" in descendant.FontDescriptor
             assert has_diagonal_watermark(page, "TTPVHCC")
     report = pikepdf.pdfa.validate_written(io.BytesIO(five_page_pdf), "2b")
     assert report.passed, report

@@ -16,10 +16,10 @@ access code under it on the right; the scan is scaled into the space above it. A
 band on the last page rather than an extra page keeps the certification
 physically attached to the content it certifies.
 
-Text and watermark are drawn by reportlab with DejaVu Sans embedded
-(Vietnamese glyphs). The scans are then added with pikepdf as image XObjects
-built directly from the JPEG bytes: reportlab's ``drawImage`` decodes every
-image to name it, which costs tens of milliseconds per A4 scan. The QR code
+The pages are built with pikepdf. Text and watermark are written by
+:mod:`cloud_bridge.typeset` in DejaVu Sans, subset once per process to the
+Vietnamese alphabet and embedded in every copy. The scans are image XObjects
+made directly from the JPEG bytes, never decoded. The QR code
 is encoded by zxing-cpp (segno, in pure Python, took 10-25 ms a copy) and
 placed as a 1-bit image XObject (one pixel per module, no interpolation),
 which keeps the content streams short. pikepdf then writes PDF/A-2b (XMP
@@ -49,8 +49,6 @@ import pikepdf
 import pikepdf.pdfa
 import zxingcpp
 from PIL import Image, ImageOps
-from reportlab.lib.pagesizes import A4, landscape
-from reportlab.lib.units import mm
 
 from cloud_bridge.errors import InputError, VerificationError
 from cloud_bridge.pades import SignatureText, add_signature_fields
@@ -63,6 +61,8 @@ FONT_DIRS = (
     Path("/usr/share/fonts/truetype/dejavu"),
     Path("/usr/share/fonts/truetype/noto"),
 )
+mm = 72 / 25.4  # PDF points in a millimetre
+A4 = (210 * mm, 297 * mm)
 REGULAR = "Copy"
 BOLD = "CopyBold"
 FONT_FILES = {
@@ -150,7 +150,7 @@ def render_copy(
         )
         total = len(copy.pages)
         for index, scan in enumerate(copy.pages, start=1):
-            size = landscape(A4) if scan.width > scan.height else A4
+            size = (A4[1], A4[0]) if scan.width > scan.height else A4
             last = index == total
             drawing = PageDrawing(programs)
             _draw_header(drawing, copy.copy_id, index, total, size)

@@ -210,11 +210,6 @@ class CopyService:
             )
         pages = self._stored_pages(record)
         self._check_hsm()
-        if record.state == "pending":
-            record = self._store.decide_request(
-                record.request_id, approve=True, decided_by=officer.name, reason=None
-            )
-
         access_code = new_access_code()
         with watch.lap("reserve"):
             reservation = self._reserve(record, pages, officer, access_code)
@@ -298,22 +293,25 @@ class CopyService:
     ) -> Reservation:
         office = self._config.office(request.office_code)
         salt = secrets.token_bytes(16)
-        return self._store.reserve_copy(
-            CopyDraft(
-                copy_id=new_copy_id(),
-                office_code=request.office_code,
-                book=office.book,
-                issued_on=self._today(),
-                document_type=request.document_type,
-                page_count=len(pages),
-                officer_name=officer.name,
-                officer_title=officer.title,
-                access_code_salt=salt.hex(),
-                access_code_hash=hash_access_code(access_code, salt),
-                request_id=request.request_id,
-                pages_digest=combine_page_digests([p.sha256 for p in pages]).hex(),
-            )
+        draft = CopyDraft(
+            copy_id=new_copy_id(),
+            office_code=request.office_code,
+            book=office.book,
+            issued_on=self._today(),
+            document_type=request.document_type,
+            page_count=len(pages),
+            officer_name=officer.name,
+            officer_title=officer.title,
+            access_code_salt=salt.hex(),
+            access_code_hash=hash_access_code(access_code, salt),
+            request_id=request.request_id,
+            pages_digest=combine_page_digests([p.sha256 for p in pages]).hex(),
         )
+        if request.state == "pending":
+            return self._store.approve_and_reserve(
+                request.request_id, officer.name, draft
+            )
+        return self._store.reserve_copy(draft)
 
     def _existing(
         self,

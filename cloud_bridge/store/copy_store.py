@@ -177,6 +177,37 @@ class CopyStore:
             retry_conflict=draft.request_id is not None,
         )
 
+    def approve_and_reserve(
+        self, request_id: str, decided_by: str, draft: CopyDraft
+    ) -> Reservation:
+        """Approve a pending request and reserve its copy's number, atomically.
+
+        One transaction instead of :meth:`decide_request` then
+        :meth:`reserve_copy`: one commit (and one fsync) less per copy, and
+        no approved request without a reservation after a crash.
+
+        Raises:
+            StoreError: the request is not pending, or the copy id is taken.
+        """
+
+        def approve_then_reserve(conn: Connection) -> Reservation:
+            now = self._now()
+            request_rows.decide(
+                conn,
+                request_id,
+                approve=True,
+                decided_by=decided_by,
+                reason=None,
+                now=now,
+            )
+            return copies.reserve(conn, draft, now)
+
+        return self._write(
+            "approve the request and reserve a certification number",
+            approve_then_reserve,
+            retry_conflict=True,
+        )
+
     def complete_copy(
         self, copy_id: str, pdf_sha256: str, pdf_size: int, pages_digest: str
     ) -> CopyRecord:

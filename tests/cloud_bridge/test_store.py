@@ -167,6 +167,20 @@ def test_reserve_then_complete_issues_the_copy(store: CopyStore) -> None:
     assert store.complete_copy("COPY-1", PDF, 12_345, PAGES) == issued
 
 
+def test_approval_and_reservation_commit_together(store: CopyStore) -> None:
+    store.add_request(request_draft())
+    store.reserve_copy(copy_draft("COPY-1", request_id=None))
+
+    with pytest.raises(StoreError):  # the copy id is taken: nothing is kept
+        store.approve_and_reserve("REQ-1", "officer", copy_draft("COPY-1"))
+    assert store.get_request("REQ-1").state == "pending"
+
+    reservation = store.approve_and_reserve("REQ-1", "officer", copy_draft("COPY-2"))
+
+    assert store.get_request("REQ-1").state == "approved"
+    assert (reservation.copy_id, reservation.cert_number) == ("COPY-2", 2)
+
+
 def test_completing_with_another_pdf_is_refused(store: CopyStore) -> None:
     approved(store)
     store.reserve_copy(copy_draft())

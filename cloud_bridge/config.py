@@ -241,6 +241,13 @@ class ConsoleSection(Section):
     totp_issuer: str = Field(
         "TTPVHCC", min_length=1, max_length=40, description="Issuer in TOTP apps."
     )
+    totp_key: SecretStr | None = Field(
+        None, description="Base64 AES-256 key encrypting TOTP secrets at rest."
+    )
+    totp_key_file: Path | None = Field(
+        Path("secrets/totp-key"),
+        description="File holding the TOTP key; made on first use if absent.",
+    )
     reject_reasons: list[str] = Field(
         default_factory=lambda: [
             "Ảnh trang bị mờ hoặc thiếu, vui lòng chụp lại.",
@@ -294,6 +301,12 @@ class DeliverySection(Section):
     )
     poll_s: float = Field(
         5.0, gt=0, le=600, description="How often the server retries due work."
+    )
+    lease_s: float = Field(
+        300.0,
+        ge=30,
+        le=3600,
+        description="How long one instance holds a delivery it is sending.",
     )
 
 
@@ -354,6 +367,17 @@ class FleetSection(Section):
         min_length=1,
         description="Broker host name kiosks are told at enrollment.",
     )
+    broker_pid_file: Path | None = Field(
+        None,
+        description="Mosquitto's pid_file: after a revocation the bridge sends it "
+        "SIGHUP so it reads the new CRL.",
+    )
+    broker_reload_command: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Command that makes the broker read its CRL again, instead of "
+        "the pid file (e.g. systemctl reload mosquitto).",
+    )
     share_group: str = Field(
         "bridge",
         pattern=r"^[a-z0-9_\-]{1,32}$",
@@ -382,6 +406,15 @@ class FleetSection(Section):
     )
     command_ttl_s: int = Field(
         300, ge=10, le=86_400, description="How long a command stays valid."
+    )
+    health_retention_days: int = Field(
+        30, ge=1, le=36_500, description="Health reports kept ('fleet prune')."
+    )
+    events_retention_days: int = Field(
+        365, ge=1, le=36_500, description="Kiosk events kept ('fleet prune')."
+    )
+    commands_retention_days: int = Field(
+        365, ge=1, le=36_500, description="Command records kept ('fleet prune')."
     )
 
 

@@ -140,6 +140,7 @@ def _default_inputs() -> dict[str, InputPinSection]:
         "lid": InputPinSection.model_validate(
             {"line": 27, "active_low": True, "bias": "pull_up"}
         ),
+        "headphones": InputPinSection.model_validate({"line": 24}),
     }
 
 

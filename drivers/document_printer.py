@@ -345,6 +345,7 @@ class SimulatedDocumentPrinter:
         self.tracker = HealthTracker(name)
         self.offline = False
         self.fail_jobs = False
+        self.paper_out = False
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._states: dict[int, JobState] = {}
@@ -359,9 +360,11 @@ class SimulatedDocumentPrinter:
         return self.tracker.get()
 
     def check(self) -> Health:
-        """Report offline when a test set it so."""
+        """Report offline or out of paper when a test set it so."""
         if self.offline:
             return self.tracker.failed(Reason.PRINTER_OFFLINE, "simulated offline")
+        if self.paper_out:
+            return self.tracker.failed(Reason.PAPER_OUT, "simulated paper out")
         return self.tracker.ok()
 
     def print_pdf(

@@ -19,17 +19,22 @@ from drivers.camera import Camera, CaptureMode
 from drivers.devices import Devices, build_devices
 from drivers.errors import DriverError
 from drivers.gpio import EdgeEvent
+from drivers.headphones import AlsaHeadphoneJack, GpioHeadphoneJack, HeadphoneJack
+from drivers.screen import BacklightScreen, CommandScreen, ScreenPower
 from edge.config import AgentConfig, load_agent_config
-from edge.face import SimulatedFaceChecker
 from edge.link import HttpsBlobs, MqttLink
 from edge.outbox import OutboxSender
 from edge.printing import CopyPrinter
+from edge.reading import ModelDocumentReader
+from edge.services import AgentServices, build_services
 from edge.simulation import SceneCameraBackend, write_media
 from edge.speech import EspeakSpeaker, RecordingSpeaker, Speaker
 from edge.store import AgentStore
+from edge.vision import VisionModels, build_face_checker, uses_face_models
 from edge.visit import Devices as VisitDevices
 from edge.visit import VisitController
 from edge.web.app import AgentUi
+from protocol.telemetry import DetailValue
 
 logger = logging.getLogger(__name__)
 
@@ -48,20 +53,37 @@ class Agent:
     ui: AgentUi
     speaker: Speaker
     scenes: dict[str, SceneCameraBackend]
+    vision: VisionModels
+    services: AgentServices | None = None
+    screen: ScreenPower | None = None
 
     def start(self) -> None:
         """Start the devices, resume or end an interrupted visit, connect."""
         self.devices.start()
+        threading.Thread(
+            target=self.vision.warm_up,
+            args=(
+                uses_face_models(self.config.vision, self.config.devices),
+                self.config.vision.ocr == "models",
+            ),
+            name="load-models",
+            daemon=True,
+        ).start()
         self.controller.recover()
         self.sender.start()
         self.link.start()
+        if self.services is not None:
+            self.services.start()
         self._watch_presence()
+        self._watch_headphones()
         self._stop = threading.Event()
         threading.Thread(target=self._idle_loop, name="idle", daemon=True).start()
 
     def stop(self) -> None:
         """Stop everything; unsent requests stay on disk."""
         self._stop.set()
+        if self.services is not None:
+            self.services.stop()
         self.sender.stop()
         self.link.stop()
         self.blobs.close()
@@ -89,12 +111,47 @@ class Agent:
             return
 
         def woke(event: EdgeEvent) -> None:
-            """Count a person in front of the kiosk as a touch."""
+            """Wake the screen for a person in front of the kiosk; a touch."""
             if event.level:
                 logger.debug("someone is in front of the kiosk")
+                if self.screen is not None:
+                    self.screen.wake()
                 self.controller.touch()
 
         pin.on_edge(woke)
+
+    def _watch_headphones(self) -> None:
+        jack = headphone_jack(self.config, self.devices)
+        if jack is None:
+            return
+        jack.on_change(self.controller.set_headphones)
+        try:
+            self.controller.set_headphones(jack.plugged())
+        except DriverError as exc:
+            logger.warning("the headphone jack cannot be read: %s", exc)
+
+
+def headphone_jack(config: AgentConfig, devices: Devices) -> HeadphoneJack | None:
+    """Return the configured headphone jack, or None without one."""
+    audio = config.audio
+    if audio.headphone_jack == "alsa":
+        return AlsaHeadphoneJack(audio.alsa_card, audio.alsa_control)
+    if audio.headphone_jack == "gpio":
+        try:
+            return GpioHeadphoneJack(devices.pins.input(audio.headphone_pin))
+        except DriverError as exc:
+            logger.warning("no headphone jack switch: %s", exc)
+    return None
+
+
+def screen_power(config: AgentConfig) -> ScreenPower | None:
+    """Return how the screen is woken, or None when it is not."""
+    screen = config.screen
+    if screen.wake == "command":
+        return CommandScreen(screen.wake_command)
+    if screen.wake == "backlight":
+        return BacklightScreen(screen.backlight)
+    return None
 
 
 def build_agent(config: AgentConfig, speaker: Speaker | None = None) -> Agent:
@@ -123,17 +180,61 @@ def build_agent(config: AgentConfig, speaker: Speaker | None = None) -> Agent:
         devices.cameras["face"],
         lambda camera, scene: holder["agent"].show_scene(camera, scene),
     )
+    vision = VisionModels(config.vision)
+    reader = (
+        ModelDocumentReader(vision.page_reader, config.vision.min_ocr_confidence)
+        if config.vision.ocr == "models"
+        else None
+    )
     controller = VisitController(
-        config, store, visit_devices, SimulatedFaceChecker(), printer, sender.wake
+        config,
+        store,
+        visit_devices,
+        build_face_checker(config.vision, config.devices, vision),
+        printer,
+        sender.wake,
+        reader=reader,
     )
     sender.on_ack = controller.on_ack
     sender.on_decision = lambda d: controller.on_decision(d.model_dump(mode="json"))
     ui = AgentUi(controller, devices.cameras, speaker, link.connected.is_set)
     agent = Agent(
-        config, store, devices, link, blobs, sender, controller, ui, speaker, scenes
+        config,
+        store,
+        devices,
+        link,
+        blobs,
+        sender,
+        controller,
+        ui,
+        speaker,
+        scenes,
+        vision,
     )
+    agent.services = build_services(
+        config,
+        busy=lambda: controller.step != "welcome",
+        devices=devices.health_report,
+        links=[link, blobs],
+    )
+    _send_events(agent)
+    agent.screen = screen_power(config)
     holder["agent"] = agent
     return agent
+
+
+def _send_events(agent: Agent) -> None:
+    """Send the visit's events through the telemetry outbox when it runs."""
+    telemetry = agent.services.telemetry if agent.services is not None else None
+    if telemetry is None:
+        logger.info("no telemetry: the visit's events are not sent")
+        return
+
+    def send(kind: str, detail: dict[str, DetailValue]) -> None:
+        """Queue the event in the telemetry outbox."""
+        telemetry.event(kind, **detail)
+
+    agent.controller.events.sink = send
 
 
 class _NoLink:
@@ -149,7 +250,12 @@ def _simulated_cameras(
 ) -> dict[str, SceneCameraBackend]:
     if not config.simulation.enabled:
         return {}
-    media = write_media(config.path(config.simulation.dir))
+    simulation = config.simulation
+    media = write_media(
+        config.path(simulation.dir),
+        portrait=simulation.portrait,
+        face_frames=simulation.face_frames,
+    )
     scenes: dict[str, SceneCameraBackend] = {}
     for name, role, names in (
         ("document", CaptureMode.DOCUMENT, ("idle", "card", "pages")),

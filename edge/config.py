@@ -7,11 +7,14 @@ machine, so ``kiosk agent`` works on a laptop without a file.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
 from drivers.config import DevicesConfig
 from kiosk.settings import Section, load_settings
+from models.config import DEFAULT_MODEL_DIR
+from ota.config import OtaClientSection
 
 ENV_PREFIX = "KIOSK_AGENT"
 
@@ -68,6 +71,12 @@ class SessionSection(Section):
     auto_capture: bool = Field(
         True, description="Take the page once it has been good for a few seconds."
     )
+    min_free_mb: int = Field(
+        200,
+        ge=0,
+        le=1_000_000,
+        description="Free disk space under data_dir needed to start a new visit.",
+    )
 
 
 class SimulationSection(Section):
@@ -77,6 +86,146 @@ class SimulationSection(Section):
         True, description="Generate an ID card, a face sequence and pages."
     )
     dir: Path = Field(Path("simulation"), description="Where they are written.")
+    portrait: Path | None = Field(
+        None, description="A face photo printed on the ID card instead of a drawing."
+    )
+    face_frames: Path | None = Field(
+        None,
+        description=(
+            "A directory of photos of one person the face camera plays instead "
+            "of the drawn face (for the face models: [vision] face_checker)."
+        ),
+    )
+
+
+class ScreenSection(Section):
+    """The touch screen's power and the attract screen."""
+
+    wake: Literal["command", "backlight", "none"] = Field(
+        "command", description="How the presence sensor turns the screen on."
+    )
+    wake_command: list[str] = Field(
+        default_factory=lambda: ["xset", "dpms", "force", "on"],
+        max_length=20,
+        description="Command that turns the screen on (wake = command).",
+    )
+    backlight: Path = Field(
+        Path("/sys/class/backlight/10-0045"),
+        description="Backlight device whose bl_power is cleared (wake = backlight).",
+    )
+    attract_after_s: float = Field(
+        120.0,
+        ge=10,
+        le=3600,
+        description="Nobody seen or touching the welcome screen this long: attract.",
+    )
+
+
+class AudioSection(Section):
+    """The headphone jack: plugging headphones in turns speech mode on."""
+
+    headphone_jack: Literal["gpio", "alsa", "none"] = Field(
+        "gpio",
+        description=(
+            "gpio: a jack-sense switch on the GPIO input named by headphone_pin; "
+            "alsa: the codec's jack control read with amixer; none."
+        ),
+    )
+    headphone_pin: str = Field(
+        "headphones", max_length=40, description="GPIO input of the jack switch."
+    )
+    alsa_card: str = Field("0", max_length=40, description="ALSA card (amixer -c).")
+    alsa_control: str = Field(
+        "Headphone Jack", max_length=80, description="ALSA jack control name."
+    )
+
+
+class VisionSection(Section):
+    """Which face check and page reading the visit uses."""
+
+    face_checker: Literal["auto", "models", "simulated"] = Field(
+        "auto",
+        description=(
+            "models: YuNet and SFace against the card portrait, liveness with "
+            "BlazeFace and the face mesh; simulated: judges the simulated "
+            "cameras' drawn cartoon faces by colour and movement (development "
+            "only, it cannot tell people apart); auto: simulated when the face "
+            "camera is simulated, the models otherwise."
+        ),
+    )
+    ocr: Literal["models", "off"] = Field(
+        "models",
+        description="Read each page with the OCR models (off: the citizen types).",
+    )
+    min_ocr_confidence: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="Below this mean line confidence a page counts as unreadable.",
+    )
+    face_seconds: float = Field(
+        6.0, ge=1.0, le=30.0, description="Longest a face try films the citizen."
+    )
+    model_dir: Path = Field(
+        DEFAULT_MODEL_DIR, description="Where `kiosk models fetch` put the models."
+    )
+    threads: int = Field(1, ge=1, le=16, description="Threads per inference session.")
+    face_threshold: float | None = Field(
+        None,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine threshold of the face match; None: the calibrated one.",
+    )
+
+
+class ServicesSection(Section):
+    """The agent's background services: telemetry, certificate renewal, updates.
+
+    They need the identity that ``kiosk provision`` writes; without it the
+    agent runs without them and says so.
+    """
+
+    identity_dir: Path = Field(
+        Path("identity"),
+        description="The kiosk's identity from 'kiosk provision' (under data_dir).",
+    )
+    telemetry: bool = Field(
+        True, description="Publish status, health and events; answer commands."
+    )
+    health_interval_s: float = Field(
+        60.0, ge=1, le=3600, description="Seconds between health reports."
+    )
+    outbox_max_rows: int = Field(
+        10_000, ge=100, le=1_000_000, description="Telemetry outbox bound (rows)."
+    )
+    renewal: bool = Field(True, description="Renew the kiosk certificate in time.")
+    renew_before_days: float = Field(
+        10, gt=0, le=200, description="Renew this many days before the end."
+    )
+    renewal_check_s: float = Field(
+        3600, ge=1, le=86_400, description="Longest pause between renewal checks."
+    )
+    renewal_retry_min_s: float = Field(
+        30, ge=0.1, le=3600, description="First pause after a failed renewal."
+    )
+    renewal_retry_max_s: float = Field(
+        3600, ge=1, le=86_400, description="Longest pause between failed renewals."
+    )
+    bridge_ca_file: Path | None = Field(
+        None,
+        description="CA of the bridge's HTTPS certificate (renewal and updates); "
+        "none for the system's CAs.",
+    )
+    bridge_timeout_s: float = Field(
+        20, gt=0, le=300, description="HTTP timeout towards the bridge."
+    )
+    updates: bool = Field(
+        True, description="Run the update client (needs ota.trusted_root)."
+    )
+    update_tick_s: float = Field(
+        1.0, gt=0, le=60, description="How often the update worker looks for work."
+    )
+    ota: OtaClientSection = Field(default_factory=OtaClientSection)
 
 
 class AgentConfig(Section):
@@ -104,7 +253,11 @@ class AgentConfig(Section):
     office: OfficeLinkSection = Field(default_factory=OfficeLinkSection)
     session: SessionSection = Field(default_factory=SessionSection)
     simulation: SimulationSection = Field(default_factory=SimulationSection)
+    vision: VisionSection = Field(default_factory=VisionSection)
+    screen: ScreenSection = Field(default_factory=ScreenSection)
+    audio: AudioSection = Field(default_factory=AudioSection)
     devices: DevicesConfig = Field(default_factory=DevicesConfig)
+    services: ServicesSection = Field(default_factory=ServicesSection)
 
     def path(self, value: Path) -> Path:
         """Return ``value`` resolved against the data directory."""

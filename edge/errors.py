@@ -21,3 +21,7 @@ class StorageError(EdgeError):
 
 class TransportError(EdgeError):
     """The office (broker or HTTPS endpoint) cannot be reached."""
+
+
+class VisionError(EdgeError):
+    """The vision models cannot be loaded or run (missing or damaged files)."""

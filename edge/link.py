@@ -1,10 +1,13 @@
 """The kiosk's link to the office: MQTT 5 and HTTPS, both with mutual TLS.
 
 :class:`MqttLink` keeps a persistent MQTT 5 session (the broker queues the
-office's decisions while the kiosk is away), publishes ``online``/``offline``
-(the last will) on ``kiosk/<id>/status`` and hands every message on
-``office/<id>/decisions`` to a callback. :class:`HttpsBlobs` uploads page
-images and fetches copies by SHA-256 with the same client certificate.
+office's decisions while the kiosk is away) and hands every message on
+``office/<id>/decisions`` to a callback. The kiosk's online status and last
+will belong to the telemetry connection (:mod:`edge.telemetry.publisher`),
+which sends them as versioned ``Status`` messages; two connections saying
+it would contradict each other whenever one of them dropped.
+:class:`HttpsBlobs` uploads page images and fetches copies by SHA-256 with
+the same client certificate.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from paho.mqtt.properties import Properties
 
 from edge.config import OfficeLinkSection
 from edge.errors import TransportError
-from protocol.topics import DECISIONS, STATUS, kiosk_topic, office_topic
+from protocol.topics import DECISIONS, office_topic
 
 logger = logging.getLogger(__name__)
 
@@ -48,15 +51,12 @@ class MqttLink:
             client_id=f"kiosk-{kiosk_id}",
             protocol=MQTTProtocolVersion.MQTTv5,
         )
+        # Kept so a renewed certificate can be loaded into it (reload_certificate).
+        self._tls: ssl.SSLContext | None = None
         if section.cert_file is not None:
-            self._client.tls_set(
-                ca_certs=_str(section.ca_file),
-                certfile=str(section.cert_file),
-                keyfile=_str(section.key_file),
-            )
-        self._client.will_set(
-            kiosk_topic(kiosk_id, STATUS), b"offline", qos=1, retain=True
-        )
+            self._tls = ssl.create_default_context(cafile=_str(section.ca_file))
+            self._tls.load_cert_chain(str(section.cert_file), _str(section.key_file))
+            self._client.tls_set_context(self._tls)
         self._client.reconnect_delay_set(1, 10)
         self._client.on_connect = self._connected
         self._client.on_disconnect = self._disconnected
@@ -76,14 +76,20 @@ class MqttLink:
         self._client.loop_start()
 
     def stop(self) -> None:
-        """Say offline and disconnect."""
-        if self.connected.is_set():
-            info = self._client.publish(
-                kiosk_topic(self.kiosk_id, STATUS), b"offline", qos=1, retain=True
-            )
-            info.wait_for_publish(2.0)
+        """Disconnect."""
         self._client.disconnect()
         self._client.loop_stop()
+
+    def reload_certificate(self) -> None:
+        """Reconnect with the certificate files as they are now (after renewal)."""
+        if self._tls is None or self.section.cert_file is None:
+            return
+        self._tls.load_cert_chain(
+            str(self.section.cert_file), _str(self.section.key_file)
+        )
+        self._client.disconnect()
+        self._client.loop_stop()
+        self.start()
 
     def publish(self, topic: str, payload: bytes, timeout: float) -> bool:
         """Publish at QoS 1; True once the broker acknowledged it."""
@@ -105,7 +111,6 @@ class MqttLink:
             logger.warning("the broker refused the kiosk: %s", reason)
             return
         client.subscribe(office_topic(self.kiosk_id, DECISIONS), qos=1)
-        client.publish(kiosk_topic(self.kiosk_id, STATUS), b"online", 1, retain=True)
         self.connected.set()
         logger.info("connected to the office broker")
         self.on_connected()
@@ -138,6 +143,15 @@ class HttpsBlobs:
             verify=verify,
             timeout=section.timeout_s,
         )
+        self._section = section
+        self._tls = verify if isinstance(verify, ssl.SSLContext) else None
+
+    def reload_certificate(self) -> None:
+        """Use the certificate files as they are now for new connections."""
+        if self._tls is not None and self._section.cert_file is not None:
+            self._tls.load_cert_chain(
+                str(self._section.cert_file), _str(self._section.key_file)
+            )
 
     def upload(self, digest: str, data: bytes) -> None:
         """Upload one page image unless the office has it already."""

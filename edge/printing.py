@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from drivers.document_printer import DocumentPrinter
-from drivers.errors import DriverError
+from drivers.errors import DriverError, PaperOutError
+from drivers.health import Reason
 from drivers.receipt import Receipt
 from drivers.receipt_printer import ReceiptPrinter
 from edge.errors import TransportError
@@ -39,7 +40,11 @@ class CopyPrinter:
         self.lookup_url = lookup_url.rstrip("/") + "/"
 
     def print_copy(self, decision: dict[str, Any], copies: int) -> str | None:
-        """Print the copy and the receipt; return an error text key or None."""
+        """Print the copy and the receipt; return an error text key or None.
+
+        ``paper_out_a4`` and ``paper_out_receipt`` say which printer ran out
+        of paper; ``print_failed`` is any other failure.
+        """
         copy_id = str(decision.get("copy_id"))
         digest = str(decision.get("pdf_sha256"))
         try:
@@ -48,12 +53,25 @@ class CopyPrinter:
                 raise TransportError(f"copy {copy_id}: the PDF's digest is wrong")
             job = self.document_printer.print_pdf(pdf, copies=copies, title=copy_id)
             job.wait(PRINT_TIMEOUT_S)
-            self.receipt_printer.print_receipt(self._receipt(decision))
         except (DriverError, TransportError) as exc:
             logger.error("copy %s could not be printed: %s", copy_id, exc)
-            return "print_failed"
+            return "paper_out_a4" if self._a4_paper_out() else "print_failed"
+        try:
+            self.receipt_printer.print_receipt(self._receipt(decision))
+        except PaperOutError as exc:
+            logger.error("receipt of copy %s: %s", copy_id, exc)
+            return "paper_out_receipt"
+        except DriverError as exc:
+            logger.error("receipt of copy %s could not be printed: %s", copy_id, exc)
+            return "receipt_failed"
         logger.info("printed copy %s", copy_id)
         return None
+
+    def _a4_paper_out(self) -> bool:
+        try:
+            return self.document_printer.check().reason is Reason.PAPER_OUT
+        except DriverError:
+            return False
 
     def _receipt(self, decision: dict[str, Any]) -> Receipt:
         copy_id = str(decision["copy_id"])

@@ -15,6 +15,15 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Nhân viên đang đến. Xin chờ ở đây.",
         "A member of staff is coming. Please wait here.",
     ),
+    "large_text": ("Chữ to", "Large text"),
+    "headphones_on": (
+        "Đã cắm tai nghe: máy sẽ đọc to mọi hướng dẫn.",
+        "Headphones are plugged in: every instruction is read aloud.",
+    ),
+    "attract": (
+        "Chạm vào đây để làm bản sao có chứng thực",
+        "Touch here to make a certified copy",
+    ),
     "back": ("Quay lại", "Back"),
     "cancel": ("Hủy và kết thúc", "Cancel and finish"),
     "speech": ("Đọc to", "Read aloud"),
@@ -85,6 +94,18 @@ TEXTS: dict[str, tuple[str, str]] = {
         "That did not match. Look straight at the camera and try again. "
         "{left} tries left.",
     ),
+    "face_none": (
+        "Camera không thấy mặt bạn. Đứng trước camera, đưa mặt vào khung bầu dục. "
+        "Còn {left} lần.",
+        "The camera did not see your face. Stand in front of it with your face "
+        "in the oval. {left} tries left.",
+    ),
+    "face_not_live": (
+        "Máy chưa thấy bạn làm theo hướng dẫn. Làm chậm theo chữ trên màn hình. "
+        "Còn {left} lần.",
+        "The movement was not seen. Do what the screen asks, slowly. "
+        "{left} tries left.",
+    ),
     "face_passed": ("Kiểm tra khuôn mặt: đạt.", "Face check: passed."),
     "staff_title": ("Nhân viên sẽ giúp bạn", "Staff will help you"),
     "staff_body": (
@@ -131,6 +152,33 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Xem trang này có rõ không.",
         "Check that this page is clear.",
     ),
+    "page_unreadable": (
+        "Máy không đọc được trang này. Hãy chụp lại. Nếu vẫn không được, "
+        "nhân viên sẽ kiểm tra trang này.",
+        "The kiosk cannot read this page. Please retake it. If it still cannot, "
+        "staff will check the page.",
+    ),
+    "page_read": ("Máy đã đọc được trang này.", "The kiosk has read this page."),
+    "read_title": ("Máy đọc được", "What the kiosk read"),
+    "read_type": ("Loại giấy tờ", "Type of document"),
+    "read_none": (
+        "Máy không đọc được giấy tờ. Nhân viên sẽ kiểm tra.",
+        "The kiosk could not read the document. Staff will check it.",
+    ),
+    "read_unreadable_pages": (
+        "Không đọc được trang: {pages}. Nhân viên sẽ kiểm tra các trang này.",
+        "Pages not read: {pages}. Staff will check them.",
+    ),
+    "read_mismatch": (
+        "Khác với thẻ căn cước: {fields}. Cán bộ sẽ kiểm tra.",
+        "Different from your ID card: {fields}. The officer will check.",
+    ),
+    "confidence": ("độ tin cậy {n}%", "confidence {n}%"),
+    "field_full_name": ("Họ và tên", "Full name"),
+    "field_date_of_birth": ("Ngày sinh", "Date of birth"),
+    "field_id_number": ("Số định danh", "ID number"),
+    "field_document_number": ("Số giấy tờ", "Document number"),
+    "field_issue_date": ("Ngày cấp", "Date of issue"),
     "retake": ("Chụp lại", "Retake"),
     "use_page": ("Dùng trang này", "Use this page"),
     "review_title": ("Thông tin bản sao", "About your copy"),
@@ -180,6 +228,26 @@ TEXTS: dict[str, tuple[str, str]] = {
         "The printer has a problem. Staff will print it for you. The digital "
         "copy is still sent to you.",
     ),
+    "paper_out_a4": (
+        "Máy in A4 hết giấy. Bản sao chưa được in. Hãy đến quầy: nhân viên sẽ "
+        "in giúp bạn. Bản sao điện tử vẫn được gửi cho bạn.",
+        "The A4 printer is out of paper, so your copy was not printed. Please "
+        "go to the counter: staff will print it. The digital copy is still "
+        "sent to you.",
+    ),
+    "paper_out_receipt": (
+        "Bản sao đã in xong, nhưng máy in biên nhận hết giấy. Hãy ghi lại mã "
+        "bản sao và mã truy cập dưới đây, hoặc đến quầy để lấy biên nhận.",
+        "Your copy is printed, but the receipt printer is out of paper. Write "
+        "down the copy identifier and access code below, or get a receipt at "
+        "the counter.",
+    ),
+    "receipt_failed": (
+        "Bản sao đã in xong, nhưng không in được biên nhận. Hãy ghi lại mã "
+        "bản sao và mã truy cập dưới đây.",
+        "Your copy is printed, but the receipt could not be printed. Write "
+        "down the copy identifier and access code below.",
+    ),
     "copy_id": ("Mã bản sao", "Copy identifier"),
     "access_code": ("Mã truy cập", "Access code"),
     "rejected_title": ("Không được duyệt", "Not approved"),
@@ -192,6 +260,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "idle_continue": ("Tôi vẫn ở đây", "I am still here"),
     "busy": ("Xin chờ một chút.", "Please wait a moment."),
+    "disk_full": (
+        "Máy này tạm thời không nhận yêu cầu mới. Xin mời đến quầy để được "
+        "giúp. Các yêu cầu đã gửi vẫn được giữ an toàn.",
+        "This kiosk cannot take new requests right now. Please go to the "
+        "counter for help. Requests already sent are kept safe.",
+    ),
     "storage_full": (
         "Máy đang lỗi lưu trữ. Hãy gọi nhân viên.",
         "The machine cannot save right now. Please call staff.",

@@ -14,24 +14,28 @@ from __future__ import annotations
 import enum
 import logging
 import re
+import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from drivers.camera import Camera, Pixels
+from drivers.camera import Camera, Frame
 from drivers.errors import DriverError
 from edge.capture import shoot_page
 from edge.config import AgentConfig
 from edge.errors import IdentityError, StorageError
+from edge.events import EventSink, VisitEvents, no_events
 from edge.face import FaceChecker, FaceReference, pick_challenge
 from edge.fees import visit_fee
 from edge.identity import read_id_card
 from edge.printing import CopyPrinter
+from edge.reading import DocumentReader, combine
 from edge.speech import DEFAULT_VOLUME
 from edge.store import AgentStore, StoredPage
+from models.id_card import IdCard
 from protocol.envelope import new_message
 from protocol.requests import (
     CertificationRequest,
@@ -45,7 +49,7 @@ logger = logging.getLogger(__name__)
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 RESUME_WINDOW_S = 300.0
-FACE_FRAMES = 7
+FACE_FRAMES_MAX = 300  # a bound on one try's frames whatever the camera's rate
 DOCUMENT_TYPES = (
     "birth_certificate",
     "diploma",
@@ -117,6 +121,8 @@ class VisitController:
         printer: CopyPrinter,
         notify_outbox: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
+        reader: DocumentReader | None = None,
+        events: EventSink = no_events,
     ) -> None:
         self.config = config
         self.store = store
@@ -125,8 +131,12 @@ class VisitController:
         self.printer = printer
         self.notify_outbox = notify_outbox
         self.clock = clock
+        self.reader = reader
+        self.events = VisitEvents(events)
         self._lock = threading.RLock()
         self._reference: FaceReference | None = None
+        self._card: IdCard | None = None  # in memory only, like the reference
+        self._headphones = False  # the jack's state outlives the visits
         self._last_touch = clock()
         self._session_id = ""
         self._step = Step.WELCOME
@@ -146,9 +156,12 @@ class VisitController:
         return self._step
 
     def _fresh_data(self, language: str) -> dict[str, Any]:
+        headphones = self._headphones
         return {
             "language": language,
-            "speech": False,
+            "speech": headphones,
+            "headphones": headphones,
+            "large_text": False,
             "volume": DEFAULT_VOLUME,
             "errors": {},
             "face_tries": 0,
@@ -159,9 +172,11 @@ class VisitController:
         self._show_scene()
 
     def _go(self, step: Step) -> None:
-        self._step = step
+        previous, self._step = self._step, step
         self._data["errors"] = {}
         self._save()
+        if previous is not step:
+            self.events.emit("visit_step", step=step.value, from_step=previous.value)
 
     def _show_scene(self) -> None:
         scene = SCENES.get(self._step, "idle")
@@ -189,6 +204,8 @@ class VisitController:
             logger.info(
                 "ended the interrupted session %s at %s", row.session_id, row.step
             )
+            self.events.start(row.session_id)
+            self.events.emit("visit_finished", outcome="interrupted", step=row.step)
             self._wipe()
 
     # ----- session-wide actions
@@ -217,7 +234,7 @@ class VisitController:
             if left is None or left > 0:
                 return False
             logger.info("session timed out at %s", self._step)
-            self._wipe()
+            self._end("timed_out")
             return True
 
     def set_language(self, language: str) -> None:
@@ -239,6 +256,32 @@ class VisitController:
             if self._session_id:
                 self._save()
 
+    def set_large_text(self, on: bool) -> None:
+        """Turn large text on or off for the rest of the visit."""
+        with self._lock:
+            self.touch()
+            self._data["large_text"] = on
+            if self._session_id:
+                self._save()
+
+    def set_headphones(self, plugged: bool) -> None:
+        """Headphones in: speech mode on; out: speech mode off."""
+        with self._lock:
+            if plugged == self._headphones:
+                return
+            self._headphones = plugged
+            self._data["headphones"] = plugged
+            logger.info("headphones %s", "plugged in" if plugged else "unplugged")
+            self._data["speech"] = plugged
+            if self._session_id:
+                self._save()
+
+    def asleep(self) -> bool:
+        """Tell whether the welcome screen has been alone long enough to attract."""
+        if self._step is not Step.WELCOME:
+            return False
+        return self.clock() - self._last_touch >= self.config.screen.attract_after_s
+
     def call_staff(self) -> None:
         """Ask for staff; the screen says someone is coming."""
         with self._lock:
@@ -253,11 +296,18 @@ class VisitController:
             if self._step in (Step.WAITING, Step.PRINTING):
                 # The request stays in the outbox: the copy goes digitally.
                 logger.info("citizen left while step %s", self._step)
-            self._wipe()
+            self._end("cancelled")
 
     def finish(self) -> None:
         """End the visit after its result."""
-        self.cancel()
+        with self._lock:
+            done = self._step in (Step.APPROVED, Step.REJECTED)
+            self._end("done" if done else "cancelled")
+
+    def _end(self, outcome: str) -> None:
+        if self._session_id:
+            self.events.emit("visit_finished", outcome=outcome, step=self._step.value)
+        self._wipe()
 
     def back(self, step: str) -> None:
         """Go back one screen."""
@@ -269,6 +319,7 @@ class VisitController:
     def _wipe(self) -> None:
         self.store.wipe_session()
         self._reference = None
+        self._card = None
         language = "vi"
         self._session_id = ""
         self._step = Step.WELCOME
@@ -283,7 +334,12 @@ class VisitController:
             if step != Step.WELCOME.value or self._step is not Step.WELCOME:
                 return
             self.touch()
+            if not self._room_for_a_visit():
+                self._data["errors"] = {"start": "disk_full"}
+                return
             self._session_id = uuid.uuid4().hex
+            self.events.start(self._session_id)
+            self.events.emit("visit_started")
             self._go(Step.IDENTIFY)
 
     def read_card(self, step: str) -> None:
@@ -302,6 +358,7 @@ class VisitController:
                 return
             card = reading.card
             self._reference = reading.reference
+            self._card = card
             self._data["card"] = {
                 "name": card.full_name,
                 "masked_id": card.masked_id_number,
@@ -319,11 +376,9 @@ class VisitController:
                 if self._step is Step.FACE and self._reference is None:
                     self._go(Step.IDENTIFY)
                 return
-            frames = self._face_frames()
             outcome = self.faces.check(
-                self._reference, frames, str(self._data.get("challenge"))
+                self._reference, self._face_frames(), str(self._data.get("challenge"))
             )
-            frames.clear()
             tries = int(self._data.get("face_tries", 0)) + 1
             self._data["face_tries"] = tries
             self._data["face"] = {
@@ -334,6 +389,14 @@ class VisitController:
             logger.info(
                 "face try %s: matched %s, live %s", tries, outcome.matched, outcome.live
             )
+            self.events.emit(
+                "face_checked",
+                **{"try": tries},
+                matched=outcome.matched,
+                live=outcome.live,
+                score=outcome.score,
+                reason=outcome.reason,
+            )
             if outcome.matched and outcome.live:
                 self._reference = None
                 self._go(Step.CAPTURE)
@@ -342,7 +405,7 @@ class VisitController:
                 self._go(Step.STAFF)
             else:
                 self._data["challenge"] = pick_challenge()
-                self._error("face", "face_failed")
+                self._error("face", outcome.reason or "face_failed")
 
     def staff_checked(self, step: str) -> None:
         """Continue after staff checked the citizen in person."""
@@ -367,6 +430,10 @@ class VisitController:
                 return
             shot = shoot_page(image)
             page = StoredPage(count + 1, shot.sha256, shot.jpeg, shot.findings)
+            if self.reader is not None:
+                reading = self.reader.read(image, self._card)
+                readings = self._data.setdefault("readings", {})
+                readings[shot.sha256] = reading.as_data()
             self.store.add_page(self._session_id, page)
             self._data["page"] = count + 1
             self._go(Step.PAGE)
@@ -396,10 +463,27 @@ class VisitController:
         with self._lock:
             if not self._at(step, Step.CAPTURE):
                 return
-            if not self.store.pages(self._session_id):
+            pages = self.store.pages(self._session_id)
+            if not pages:
                 self._error("pages", "no_pages")
                 return
+            self._read_document(pages)
             self._go(Step.REVIEW)
+
+    def _read_document(self, pages: list[StoredPage]) -> None:
+        if self.reader is None:
+            return
+        readings = self._data.get("readings", {})
+        kept = {p.sha256: readings[p.sha256] for p in pages if p.sha256 in readings}
+        self._data["readings"] = kept
+        document = combine([kept[p.sha256] for p in pages if p.sha256 in kept])
+        document["unreadable"] = [
+            p.position for p in pages if not kept.get(p.sha256, {}).get("readable")
+        ]
+        self._data["document"] = document
+        review = self._data.setdefault("review", {})
+        if not review.get("document_type") and document["document_type"]:
+            review["document_type"] = document["document_type"]
 
     def save_review(self, step: str, form: dict[str, str]) -> None:
         """Check the review form; show errors or the check-your-answers screen."""
@@ -446,6 +530,14 @@ class VisitController:
             self._step = Step.WAITING
             self._show_scene()
             logger.info("request %s queued as number %s", request_id, seq)
+            self.events.emit(
+                "request_submitted",
+                request_id=request_id,
+                sequence=seq,
+                pages=len(pages),
+                copies=int(self._data["review"]["copies"]),
+            )
+            self.events.emit("visit_step", step=Step.WAITING.value, from_step="confirm")
         self.notify_outbox()
 
     # ----- the office's answers
@@ -481,13 +573,17 @@ class VisitController:
 
     def _print(self, decision: dict[str, Any]) -> None:
         request_id = str(decision["request_id"])
+        copies = int(self._data.get("review", {}).get("copies", 1))
         if not self.store.mark_printed(request_id):
             logger.warning("copy of request %s was already printed", request_id)
             error: str | None = "print_failed"
         else:
-            copies = int(self._data.get("review", {}).get("copies", 1))
             error = self.printer.print_copy(decision, copies)
         with self._lock:
+            if error is None:
+                self.events.emit("copy_printed", request_id=request_id, copies=copies)
+            else:
+                self.events.emit("print_failed", request_id=request_id, reason=error)
             if self._data.get("request_id") != request_id:
                 return
             self._data["print_error"] = error
@@ -495,6 +591,27 @@ class VisitController:
             self._go(Step.APPROVED)
 
     # ----- helpers
+
+    def _room_for_a_visit(self) -> bool:
+        """Tell whether the disk has room for a new visit's pages."""
+        where = self.config.data_dir.absolute()
+        while not where.exists() and where != where.parent:
+            where = where.parent  # not made yet: its disk is the parent's
+        try:
+            free = shutil.disk_usage(where).free
+        except OSError as exc:
+            logger.error("the free disk space cannot be read: %s", exc)
+            return False
+        if free >= self.config.session.min_free_mb * 1_000_000:
+            return True
+        logger.error(
+            "only %s MB free under %s (%s MB needed): no new visits; free some "
+            "space, submitted requests are kept",
+            free // 1_000_000,
+            self.config.data_dir,
+            self.config.session.min_free_mb,
+        )
+        return False
 
     def _at(self, step: str, expected: Step) -> bool:
         self.touch()
@@ -504,18 +621,17 @@ class VisitController:
         self._data["errors"] = {where: code}
         self._save()
 
-    def _face_frames(self) -> list[Pixels]:
+    def _face_frames(self) -> Iterator[Frame]:
+        """Yield the face camera's new frames until the checker has enough."""
         camera = self.devices.face_camera
-        frames: list[Pixels] = []
         sequence = -1
-        for _ in range(FACE_FRAMES):
+        for _ in range(FACE_FRAMES_MAX):
             try:
                 frame = camera.next_frame(sequence, timeout=2.0)
             except DriverError:
-                break
+                return
             sequence = frame.sequence
-            frames.append(frame.image)
-        return frames
+            yield frame
 
     def _read_review(
         self, form: dict[str, str]
@@ -552,6 +668,10 @@ class VisitController:
         face = data.get("face", {})
         review = data["review"]
         findings = sorted({code for page in pages for code in page.findings})
+        document = data.get("document", {})
+        mismatches = [] if card.get("consistent", True) else ["id_card"]
+        mismatches += list(document.get("mismatches", []))
+        findings += [f"unreadable_page_{n}" for n in document.get("unreadable", [])]
         return new_message(
             CertificationRequest,
             request_id=request_id,
@@ -562,6 +682,10 @@ class VisitController:
             citizen_name=card.get("name", "?"),
             citizen_id_masked=card.get("masked_id", ""),
             page_sha256=[page.sha256 for page in pages],
+            fields={
+                name: str(value["value"])
+                for name, value in document.get("fields", {}).items()
+            },
             face=FaceResult(
                 matched=bool(face.get("matched")),
                 score=float(face.get("score", 0.0)),
@@ -573,7 +697,7 @@ class VisitController:
                 challenge=str(data.get("challenge", "")),
             ),
             quality=findings,
-            mismatches=[] if card.get("consistent", True) else ["id_card"],
+            mismatches=mismatches,
             fee_vnd=int(data.get("fee_vnd", 0)),
             delivery=Delivery(
                 email=review["email"] or None,

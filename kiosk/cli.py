@@ -116,6 +116,10 @@ AUDIT_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 BENCHES: dict[str, tuple[str, str]] = {
+    "console": (
+        "cloud_bridge.console.bench:console_bench",
+        "Approve clean requests in Chromium; print review and email times.",
+    ),
     "sign": (
         "cloud_bridge.bench:sign_bench",
         "Render, sign, timestamp and archive copies; print rates and latency.",

@@ -7,14 +7,12 @@ written next to the fetched files, under ``int8/``, and are not in the
 manifest: they are derived locally and their use is a per-platform choice.
 Each report gives size, speed on one thread and agreement with the float
 model on held-out photos; :data:`BOUNDS` says what a variant must keep to
-be usable. Measured here (100 calibration and 100 test photos, one
-thread): SFace int8 is 10.0 MB instead of 38.7 MB and 45 ms instead of
-57 ms, but its embeddings agree with the float model's at a mean cosine of
-only 0.91 (0.94 with entropy calibration), under the 0.98 bound, so it is
-not used; YuNet int8 agrees on every face but is slower (31 ms against
-19 ms). The float models therefore stay the default. The OCR recogniser's
-variant is made by :mod:`models.ocr.quantize`; every variant's figures go
-to ``int8/variants.json`` (:mod:`models.variants`).
+be usable. Before quantizing, weights that the exporter listed as graph
+inputs are made constants and ONNX Runtime's pre-processing folds each
+batch norm into its convolution; the first weighted layer
+(:func:`_first_layer`) stays in float. Figures: see models/README.md. The
+OCR recogniser's variant is made by :mod:`models.ocr.quantize`; every
+variant's figures go to ``int8/variants.json`` (:mod:`models.variants`).
 """
 
 from __future__ import annotations
@@ -146,29 +144,58 @@ def _quantize(
     target = out_dir / entry.file.replace(".onnx", ".int8.onnx")
     # Per-channel weights need opset 13; the pinned files are opset 11.
     upgraded = out_dir / entry.file.replace(".onnx", ".opset13.onnx")
-    onnx.save(
-        converter.convert_version(onnx.load(model_dir / entry.file), 13), upgraded
-    )
+    prepared = out_dir / entry.file.replace(".onnx", ".prepared.onnx")
+    model = onnx.load(model_dir / entry.file)
+    _weights_as_constants(model)
+    onnx.save(converter.convert_version(model, 13), upgraded)
     started = time.perf_counter()
     try:
+        # Folds each batch norm into its convolution before ranges are taken.
+        importlib.import_module(
+            "onnxruntime.quantization.shape_inference"
+        ).quant_pre_process(str(upgraded), str(prepared), skip_symbolic_shape=True)
         quantization.quantize_static(
-            str(upgraded),
+            str(prepared),
             str(target),
             _Samples(input_name, tensors),
             quant_format=quantization.QuantFormat.QDQ,
             per_channel=True,
             activation_type=quantization.QuantType.QUInt8,
             weight_type=quantization.QuantType.QInt8,
+            nodes_to_exclude=_first_layer(onnx.load(prepared)),
         )
     except Exception as exc:  # the quantizer raises many unrelated types
         raise InferenceError(f"could not quantize {entry.name}: {exc}") from exc
     finally:
         upgraded.unlink(missing_ok=True)
+        prepared.unlink(missing_ok=True)
     logger.info("quantized %s in %.1f s", entry.name, time.perf_counter() - started)
     derived = entry.model_copy(
         update={"file": target.name, "sha256": file_sha256(target)}
     )
     return OnnxModel(derived, target, threads=1)
+
+
+def _weights_as_constants(model: Any) -> None:
+    """Drop from the graph's inputs the weights an old exporter listed there."""
+    graph = model.graph
+    weights = {tensor.name for tensor in graph.initializer}
+    fed = [tensor for tensor in graph.input if tensor.name not in weights]
+    del graph.input[:]
+    graph.input.extend(fed)
+
+
+def _first_layer(model: Any) -> list[str]:
+    """Return the first weighted layer, which stays in float.
+
+    It sees raw pixels; quantized, it cost SFace most of its agreement
+    (mean cosine 0.93 against 0.99 with it in float). Keeping the last
+    layer in float as well gained nothing and tripled the file.
+    """
+    weighted = [
+        node.name for node in model.graph.node if node.op_type in ("Conv", "Gemm")
+    ]
+    return weighted[:1]
 
 
 def _median_ms(model: InferenceModel, feeds: list[dict[str, Any]]) -> float:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -15,6 +16,8 @@ from ota.errors import OtaError
 if TYPE_CHECKING:
     from cloud_bridge.config import BridgeConfig
     from cloud_bridge.context import Bridge
+    from cloud_bridge.hsm import HsmToken
+    from ota.director import Director, Release
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +44,16 @@ def init_command(config_path: Path | None) -> None:
 
     config = _bridge_config(config_path)
     settings = config.ota
-    repository = _run(
-        lambda: init_repository(
-            config.path(settings.repo_dir),
-            config.path(settings.root_key_dir),
-            config.path(settings.key_dir),
-            settings,
+    with _online_token(config) as token:
+        repository = _run(
+            lambda: init_repository(
+                config.path(settings.repo_dir),
+                config.path(settings.root_key_dir),
+                config.path(settings.key_dir),
+                settings,
+                token=token,
+            )
         )
-    )
     click.echo(f"update repository created in {repository.repo_dir}")
     click.echo(
         f"move {config.path(settings.root_key_dir)} to offline media now; kiosks "
@@ -105,9 +110,13 @@ def publish_command(
     try:
         from ota.director import Director
 
+        token = bridge.token if settings.key_backend == "pkcs11" else None
         repository = _run(
             lambda: open_repository(
-                config.path(settings.repo_dir), config.path(settings.key_dir), settings
+                config.path(settings.repo_dir),
+                config.path(settings.key_dir),
+                settings,
+                token,
             )
         )
         director = Director(bridge.store.engine, settings)
@@ -122,10 +131,11 @@ def publish_command(
                 settings.max_bundle_bytes,
             )
         )
+        who = ", ".join(kiosks) if kiosks else f"{release.percent}% of kiosks"
+        click.echo(f"published {release.target} (release {release.sequence}) to {who}")
+        _notify(config, bridge, director, release)
     finally:
         bridge.close()
-    who = ", ".join(kiosks) if kiosks else f"{release.percent}% of kiosks"
-    click.echo(f"published {release.target} (release {release.sequence}) to {who}")
 
 
 @ota_group.command("status")
@@ -165,19 +175,42 @@ def status_command(as_json: bool, config_path: Path | None) -> None:
 
 
 @ota_group.command("resign-timestamp")
+@click.option(
+    "--if-due",
+    is_flag=True,
+    help="Only re-sign what expires within ota.resign_margin_hours (for timers).",
+)
 @config_option
-def resign_command(config_path: Path | None) -> None:
-    """Sign a fresh timestamp so kiosks do not see frozen metadata (run daily)."""
+def resign_command(if_due: bool, config_path: Path | None) -> None:
+    """Sign a fresh timestamp so kiosks do not see frozen metadata.
+
+    Snapshot and targets metadata that expire within ota.resign_margin_hours
+    are re-signed too. Run it from a timer (deploy/kiosk-ota-resign.timer).
+    """
+    from datetime import timedelta
+
     from ota.repository import open_repository
 
     config = _bridge_config(config_path)
     settings = config.ota
-    repository = _run(
-        lambda: open_repository(
-            config.path(settings.repo_dir), config.path(settings.key_dir), settings
+    margin = timedelta(hours=settings.resign_margin_hours)
+    with _online_token(config) as token:
+        repository = _run(
+            lambda: open_repository(
+                config.path(settings.repo_dir),
+                config.path(settings.key_dir),
+                settings,
+                token,
+            )
         )
-    )
-    click.echo(f"timestamp version {_run(repository.resign_timestamp)} signed")
+        signed = _run(
+            lambda: repository.refresh_expiring(margin, force_timestamp=not if_due)
+        )
+    for role, version in signed.items():
+        click.echo(f"{role} version {version} signed")
+    if not signed:
+        expires = min(_run(repository.expiries).values())
+        click.echo(f"nothing due; the earliest expiry is {expires:%Y-%m-%d %H:%M} UTC")
 
 
 @ota_group.command("bench")
@@ -198,6 +231,52 @@ def bench_command(as_json: bool, model_dir: Path) -> None:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
     else:
         click.echo(describe(result))
+
+
+def _notify(
+    config: BridgeConfig, bridge: Bridge, director: Director, release: Release
+) -> None:
+    """Send the release's update notices; a broker outage only delays them."""
+    from cloud_bridge.fleet.mqtt_client import BrokerAddress
+    from cloud_bridge.fleet.registry import FleetRegistry
+    from ota.notices import notify_release
+
+    enrolled = [
+        record.kiosk_id
+        for record in FleetRegistry(bridge.store.engine).kiosks()
+        if record.revoked_at is None
+    ]
+    known = [state.kiosk_id for state in director.states()]
+    try:
+        sent = notify_release(
+            BrokerAddress.for_bridge(config), director, release, enrolled + known
+        )
+    except OtaError as exc:
+        click.echo(f"warning: {exc}", err=True)
+        return
+    click.echo(f"update notice sent to {sent} kiosks")
+
+
+@contextmanager
+def _online_token(config: BridgeConfig) -> Iterator[HsmToken | None]:
+    """Open the bridge's token when the online OTA keys live on it."""
+    if config.ota.key_backend != "pkcs11":
+        yield None
+        return
+    from cloud_bridge.errors import HsmError
+    from cloud_bridge.hsm import open_token
+
+    token = open_token(config)
+    try:
+        token.check()
+    except HsmError as exc:
+        raise click.ClickException(
+            f"the OTA keys' token cannot be used: {exc}"
+        ) from exc
+    try:
+        yield token
+    finally:
+        token.close()
 
 
 def _bridge_config(path: Path | None) -> BridgeConfig:

@@ -9,6 +9,12 @@ from pydantic import Field
 
 from kiosk.settings import Section
 
+OnlineRole = Literal["targets", "snapshot", "timestamp"]
+
+
+def _every_online_role() -> list[OnlineRole]:
+    return ["targets", "snapshot", "timestamp"]
+
 
 class OtaRepositorySection(Section):
     """The bridge's TUF repository, its keys and the rollout policy."""
@@ -27,9 +33,21 @@ class OtaRepositorySection(Section):
         Path("secrets/ota-keys"),
         description="Online targets, snapshot and timestamp keys (files, mode 0600).",
     )
-    key_backend: Literal["file"] = Field(
+    key_backend: Literal["file", "pkcs11"] = Field(
         "file",
-        description="Where online keys live; an HSM backend is a documented option.",
+        description="Where online keys live: mode-0600 files in key_dir, or the "
+        "bridge's PKCS#11 token ([hsm]) for the roles in hsm_roles.",
+    )
+    hsm_roles: list[OnlineRole] = Field(
+        default_factory=_every_online_role,
+        max_length=3,
+        description="Online roles whose keys are on the token (pkcs11 backend); "
+        "the others keep key files.",
+    )
+    hsm_key_prefix: str = Field(
+        "ota",
+        pattern=r"^[A-Za-z0-9_\-]{1,20}$",
+        description="Token label prefix of the OTA keys: <prefix>-<role>-<n>.",
     )
     root_keys: int = Field(1, ge=1, le=9, description="Root keys to create.")
     root_threshold: int = Field(1, ge=1, le=9, description="Root signatures needed.")
@@ -42,6 +60,13 @@ class OtaRepositorySection(Section):
     snapshot_days: int = Field(7, ge=1, le=90, description="Snapshot lifetime.")
     timestamp_hours: int = Field(
         24, ge=1, le=24 * 14, description="Timestamp lifetime; re-sign before it."
+    )
+    resign_margin_hours: int = Field(
+        12,
+        ge=1,
+        le=24 * 30,
+        description="'kiosk ota resign-timestamp --if-due' re-signs the roles "
+        "that expire within this many hours.",
     )
     max_bundle_bytes: int = Field(
         500_000_000, ge=1_000, le=4_000_000_000, description="Largest bundle."

@@ -1,10 +1,9 @@
 """Create and load the Ed25519 keys that sign the update metadata.
 
 Root keys live in their own directory, meant to stay offline; the online
-role keys (targets, snapshot, timestamp) live in protected files the serving
-bridge reads. An HSM backend for the online keys (securesystemslib's
-PKCS#11 signer) is possible by configuration but not implemented here: the
-only backend today is files of mode 0600.
+role keys (targets, snapshot, timestamp) live in protected files (mode 0600)
+the serving bridge reads, or, with ``ota.key_backend = "pkcs11"``, on the
+office's token (:mod:`ota.hsm_keys`).
 """
 
 from __future__ import annotations

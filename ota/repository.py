@@ -18,14 +18,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuf.api.exceptions import RepositoryError as TufRepositoryError
 from tuf.api.serialization import DeserializationError
 from tuf.api.serialization.json import JSONSerializer
 
 from ota.config import OtaRepositorySection
-from ota.errors import RepositoryError
+from ota.errors import KeyFileError, RepositoryError
 from ota.keys import ONLINE_ROLES, create_key, key_path, load_role_keys
 from ota.tufapi import (
     Metadata,
@@ -38,6 +38,9 @@ from ota.tufapi import (
     Targets,
     Timestamp,
 )
+
+if TYPE_CHECKING:
+    from cloud_bridge.hsm import HsmToken
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +129,46 @@ class UpdateRepository:
         snapshot = self.load(Snapshot.type, Snapshot)
         return self._sign_timestamp(snapshot.signed.version)
 
+    def refresh_expiring(
+        self, margin: timedelta, *, force_timestamp: bool = False
+    ) -> dict[str, int]:
+        """Re-sign the online roles that expire within ``margin``.
+
+        Targets re-signed means a new snapshot, and a new snapshot a new
+        timestamp, so kiosks always see a consistent set. Returns the new
+        version of each role re-signed (empty when nothing was due).
+        """
+        deadline = self.clock() + margin
+        signed: dict[str, int] = {}
+        targets = self.load(Targets.type, Targets)
+        if targets.signed.expires <= deadline:
+            self._sign_versioned(targets, self.lifetimes.targets)
+            signed[Targets.type] = int(targets.signed.version)
+        snapshot = self.load(Snapshot.type, Snapshot)
+        if signed or snapshot.signed.expires <= deadline:
+            snapshot.signed.meta["targets.json"] = MetaFile(
+                version=targets.signed.version
+            )
+            self._sign_versioned(snapshot, self.lifetimes.snapshot)
+            signed[Snapshot.type] = int(snapshot.signed.version)
+        timestamp = self.load(Timestamp.type, Timestamp)
+        if signed or force_timestamp or timestamp.signed.expires <= deadline:
+            signed[Timestamp.type] = self._sign_timestamp(snapshot.signed.version)
+        for role, version in signed.items():
+            logger.info("re-signed %s metadata, version %s", role, version)
+        return signed
+
+    def expiries(self) -> dict[str, datetime]:
+        """Return when each online role's current metadata expires."""
+        return {
+            role: self.load(role, kind).signed.expires
+            for role, kind in (
+                (Targets.type, Targets),
+                (Snapshot.type, Snapshot),
+                (Timestamp.type, Timestamp),
+            )
+        }
+
     def load(self, role: str, kind: type[Signed]) -> Metadata[Any]:
         """Read the latest ``role`` metadata from the repository."""
         path = self.metadata_dir / f"{role}.json"
@@ -184,8 +227,12 @@ def init_repository(
     key_dir: Path,
     settings: OtaRepositorySection,
     clock: Clock = utc_now,
+    token: HsmToken | None = None,
 ) -> UpdateRepository:
     """Create keys (if missing) and sign version 1 of every role.
+
+    With ``ota.key_backend = "pkcs11"`` the keys of ``ota.hsm_roles`` are
+    made on ``token`` instead of in ``key_dir``.
 
     Raises:
         RepositoryError: the repository already exists or a threshold cannot
@@ -197,12 +244,9 @@ def init_repository(
         raise RepositoryError("ota.root_threshold is larger than ota.root_keys")
     if settings.targets_threshold > settings.targets_keys:
         raise RepositoryError("ota.targets_threshold is larger than ota.targets_keys")
-    counts = {"root": settings.root_keys, "targets": settings.targets_keys}
-    for role in ("root", *ONLINE_ROLES):
-        directory = root_key_dir if role == "root" else key_dir
-        for index in range(counts.get(role, 1)):
-            create_key(key_path(directory, role, index + 1))
-    signers = {role: load_role_keys(key_dir, role) for role in ONLINE_ROLES}
+    for index in range(settings.root_keys):
+        create_key(key_path(root_key_dir, "root", index + 1))
+    signers = online_signers(key_dir, settings, token, create=True)
     lifetimes = Lifetimes.from_settings(settings)
     thresholds = {
         "root": settings.root_threshold,
@@ -219,15 +263,52 @@ def init_repository(
 
 
 def open_repository(
-    repo_dir: Path, key_dir: Path, settings: OtaRepositorySection
+    repo_dir: Path,
+    key_dir: Path,
+    settings: OtaRepositorySection,
+    token: HsmToken | None = None,
 ) -> UpdateRepository:
-    """Open an existing repository with the online keys from ``key_dir``."""
+    """Open an existing repository with its online keys (files or ``token``)."""
     if not (repo_dir / "metadata" / "root.json").exists():
         raise RepositoryError(
             f"no update repository in {repo_dir}; run 'kiosk ota init' first"
         )
-    signers = {role: load_role_keys(key_dir, role) for role in ONLINE_ROLES}
+    signers = online_signers(key_dir, settings, token)
     return UpdateRepository(repo_dir, signers, Lifetimes.from_settings(settings))
+
+
+def online_signers(
+    key_dir: Path,
+    settings: OtaRepositorySection,
+    token: HsmToken | None,
+    *,
+    create: bool = False,
+) -> dict[str, Sequence[Signer]]:
+    """Return the signers of the online roles: HSM keys where configured, files else.
+
+    Raises:
+        KeyFileError: the pkcs11 backend is configured without a token, or a
+            key is missing or unusable.
+    """
+    counts = {"targets": settings.targets_keys}
+    signers: dict[str, Sequence[Signer]] = {}
+    if settings.key_backend == "pkcs11":
+        if token is None:
+            raise KeyFileError(
+                "ota.key_backend is pkcs11 but no token was opened; check the "
+                "[hsm] section"
+            )
+        from ota.hsm_keys import hsm_signers
+
+        signers.update(hsm_signers(token, settings, counts, create=create))
+    for role in ONLINE_ROLES:
+        if role in signers:
+            continue
+        if create:
+            for index in range(counts.get(role, 1)):
+                create_key(key_path(key_dir, role, index + 1))
+        signers[role] = load_role_keys(key_dir, role)
+    return signers
 
 
 def _new_root(

@@ -7,7 +7,9 @@ that define them, here and only here, keeps every other module typed.
 """
 
 from securesystemslib.signer._crypto_signer import CryptoSigner
-from securesystemslib.signer._signer import Signer
+from securesystemslib.signer._key import Key, SSlibKey
+from securesystemslib.signer._signature import Signature
+from securesystemslib.signer._signer import SecretsHandler, Signer
 from tuf.api._payload import (
     MetaFile,
     Root,
@@ -25,9 +27,13 @@ from tuf.ngclient.updater import Updater
 __all__ = [
     "CryptoSigner",
     "FetcherInterface",
+    "Key",
     "MetaFile",
     "Metadata",
     "Root",
+    "SSlibKey",
+    "SecretsHandler",
+    "Signature",
     "Signed",
     "Signer",
     "Snapshot",

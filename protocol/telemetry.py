@@ -21,9 +21,12 @@ VERSION_PATTERN = r"^[0-9A-Za-z.+\-_]{1,40}$"
 
 EventKind = Literal[
     "visit_started",
+    "visit_step",
+    "face_checked",
     "visit_finished",
     "request_submitted",
     "copy_printed",
+    "print_failed",
     "fault",
     "fault_cleared",
     "command_run",

@@ -24,11 +24,18 @@ class ProvisioningSection(Section):
         Path("/usr/lib/softhsm/libsofthsm2.so"),
         description="PKCS#11 module of the token (pkcs11 backend).",
     )
-    pkcs11_token_label: str = Field("kiosk", min_length=1, max_length=32)
+    pkcs11_token_label: str = Field(
+        "kiosk", min_length=1, max_length=32, description="Label of the token."
+    )
     pkcs11_pin: SecretStr | None = Field(
         None, description="Token user PIN (pkcs11 backend); prefer the environment."
     )
-    key_label: str = Field("kiosk-identity", min_length=1, max_length=64)
+    key_label: str = Field(
+        "kiosk-identity",
+        min_length=1,
+        max_length=64,
+        description="Label of the kiosk key on the token (pkcs11 backend).",
+    )
     renew_before_days: int = Field(
         10, ge=1, le=200, description="Renew this long before the certificate ends."
     )

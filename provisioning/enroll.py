@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from protocol.topics import TopicError, check_kiosk_id
 from provisioning.errors import EnrollmentRefusedError, ProvisioningError
@@ -79,10 +81,44 @@ def renew(identity: KioskIdentity, http: httpx.Client) -> KioskIdentity:
         "proof": base64.b64encode(current.sign(csr_pem.encode("ascii"))).decode(),
     }
     answer = _post(http, identity.bridge_url.rstrip("/") + RENEW_PATH, body)
-    fresh.path.replace(identity.key_path)
+    # The certificate is written before the key moves into place: a crash
+    # between the two leaves the new key beside the new certificate, which
+    # finish_renewal() puts in place at the next start.
     renewed = _store(identity.dir, identity.bridge_url, answer)
+    fresh.path.replace(identity.key_path)
     logger.info("kiosk %s renewed its certificate", renewed.kiosk_id)
     return renewed
+
+
+def finish_renewal(directory: Path) -> bool:
+    """Complete a renewal a crash cut short; return whether one was completed.
+
+    A renewal writes the new certificate, then moves the new key (``kiosk.key.new``)
+    over the old one. If the kiosk stopped in between, the certificate on disk
+    belongs to the new key, so the new key is moved into place now.
+    """
+    fresh = directory / (KEY_FILE + ".new")
+    if not fresh.exists():
+        return False
+    identity = load_identity(directory)
+    if not _same_key(identity, FileKey(fresh)):
+        fresh.unlink(missing_ok=True)
+        return False
+    fresh.replace(identity.key_path)
+    logger.warning("completed the certificate renewal a restart interrupted")
+    return True
+
+
+def _same_key(identity: KioskIdentity, key: FileKey) -> bool:
+    def spki(public: ec.EllipticCurvePublicKey) -> bytes:
+        return public.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    public = identity.certificate().public_key()
+    if not isinstance(public, ec.EllipticCurvePublicKey):
+        return False
+    return spki(public) == spki(key.public_key())
 
 
 def renew_if_due(

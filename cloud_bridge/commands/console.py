@@ -17,6 +17,7 @@ import click
 from cloud_bridge.commands import config_option
 from cloud_bridge.config import load_bridge_config
 from cloud_bridge.console.tables import ROLES
+from cloud_bridge.console.totp_secrets import box_from_config
 from cloud_bridge.console.users import create_user
 from cloud_bridge.errors import BridgeError
 from cloud_bridge.reuse.credentials import create_client
@@ -63,6 +64,7 @@ def add_user_command(
             title=title,
             password=password,
             issuer=config.console.totp_issuer,
+            box=box_from_config(config),
         )
     except BridgeError as exc:
         raise click.ClickException(str(exc)) from exc

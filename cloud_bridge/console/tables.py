@@ -22,7 +22,8 @@ users = sa.Table(
     sa.Column("title", sa.String(80), nullable=False),
     sa.Column("role", sa.String(20), nullable=False),
     sa.Column("password_hash", sa.String(200), nullable=False),
-    sa.Column("totp_secret", sa.String(64), nullable=False),
+    # Widened from 64 to 200 by migration 6 for the encrypted form.
+    sa.Column("totp_secret", sa.String(200), nullable=False),
     sa.Column("last_totp_step", sa.BigInteger, nullable=False),
     sa.Column("failed_logins", sa.Integer, nullable=False),
     sa.Column("locked_until", UtcDateTime),
@@ -139,6 +140,32 @@ consents = sa.Table(
     sa.Column("revoked_at", UtcDateTime),
 )
 
+# Migration 6: which bridge instance is sending a delivery, until when.
+delivery_leases = sa.Table(
+    "delivery_leases",
+    metadata,
+    sa.Column(
+        "delivery_id",
+        sa.Integer,
+        sa.ForeignKey("deliveries.delivery_id"),
+        primary_key=True,
+    ),
+    sa.Column("owner", sa.String(120), nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+)
+
+# Migration 6: attempts per key and fixed window, shared by every instance.
+rate_windows = sa.Table(
+    "rate_windows",
+    metadata,
+    sa.Column("key_hash", sa.String(64), primary_key=True),
+    sa.Column("window", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("hits", sa.Integer, nullable=False),
+    # Epoch second after which the row counts for nothing (then pruned).
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Index(None, "expires_at"),
+)
+
 TABLES = (
     users,
     sessions,
@@ -152,6 +179,25 @@ TABLES = (
 )
 
 
+SHARED_STATE_TABLES = (delivery_leases, rate_windows)
+
+
 def create_console_tables(connection: Connection) -> None:
     """Create this module's tables (migration 2)."""
     metadata.create_all(connection, tables=list(TABLES))
+
+
+def add_shared_state(connection: Connection) -> None:
+    """Add delivery leases and shared rate limits; widen TOTP secrets (6).
+
+    Migration 2 now creates ``totp_secret`` 200 wide itself; altering it to
+    the same width again is harmless, so that step needs no frozen copy.
+    SQLite ignores string lengths and needs no change.
+    """
+    metadata.create_all(connection, tables=list(SHARED_STATE_TABLES))
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            sa.text(
+                "ALTER TABLE console_users ALTER COLUMN totp_secret TYPE VARCHAR(200)"
+            )
+        )

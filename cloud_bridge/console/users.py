@@ -4,13 +4,16 @@ A login needs the password and a current TOTP code. Each failure counts;
 after ``max_failed_logins`` in a row the account is locked for
 ``lockout_minutes`` and even the right password is refused until then. A
 TOTP code is accepted once (its time step is remembered), so a code seen
-over a shoulder cannot be replayed. The TOTP secret is stored as is: whoever
-reads the database can compute codes, but still needs the password.
+over a shoulder cannot be replayed. TOTP secrets are stored encrypted
+(:mod:`.totp_secrets`); a row still holding a secret from before that is
+sealed by :func:`seal_plain_secrets` when the console starts, or at the
+user's next login.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,14 +27,20 @@ from sqlalchemy.engine import Connection, Engine
 from cloud_bridge import audit
 from cloud_bridge.config import ConsoleSection
 from cloud_bridge.console.tables import ROLES, users
+from cloud_bridge.console.totp_secrets import TotpSecretBox, is_sealed
 from cloud_bridge.errors import AuthError, InputError, StoreError
 from cloud_bridge.store.engine import read_transaction, write_transaction
+from kiosk.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 HASHER = PasswordHasher()
+USERNAME = re.compile(r"[A-Za-z0-9_.]{2,40}")
 MIN_PASSWORD_LENGTH = 12
 LOGIN_REFUSED = "Tên đăng nhập, mật khẩu hoặc mã xác thực không đúng."
+SERVER_PROBLEM = (
+    "Máy chủ chưa kiểm tra được mã xác thực do lỗi cấu hình; báo quản trị viên."
+)
 
 
 @dataclass(frozen=True)
@@ -60,17 +69,20 @@ def create_user(
     full_name: str,
     title: str,
     password: str,
+    box: TotpSecretBox,
     issuer: str = "TTPVHCC",
+    actor: str = "cli",
 ) -> NewUser:
     """Create a user with a new TOTP secret; InputError on a bad role or password."""
-    if role not in ROLES:
-        raise InputError(f"role {role!r} is unknown; choose one of {', '.join(ROLES)}")
+    check_role(role)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InputError(
             f"the password is too short; use at least {MIN_PASSWORD_LENGTH} characters"
         )
-    if not username.isidentifier() and not username.replace(".", "").isalnum():
-        raise InputError("a user name is letters, digits, dots and underscores")
+    if not USERNAME.fullmatch(username):
+        raise InputError("a user name is 2 to 40 letters, digits, dots and underscores")
+    if not full_name.strip() or not title.strip():
+        raise InputError("give the user's full name and title")
     secret = pyotp.random_base32()
     now = datetime.now(UTC)
     with write_transaction(engine) as connection:
@@ -86,7 +98,7 @@ def create_user(
                 title=title,
                 role=role,
                 password_hash=HASHER.hash(password),
-                totp_secret=secret,
+                totp_secret=box.seal(secret, username),
                 last_totp_step=0,
                 failed_logins=0,
                 locked_until=None,
@@ -94,7 +106,7 @@ def create_user(
                 created_at=now,
             )
         )
-        audit.append(connection, "cli", "user.create", username, {"role": role})
+        audit.append(connection, actor, "user.create", username, {"role": role})
     uri = pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=issuer)
     return NewUser(User(username, full_name, title, role), uri)
 
@@ -124,6 +136,8 @@ def authenticate(
     password: str,
     code: str,
     now: datetime | None = None,
+    *,
+    box: TotpSecretBox,
 ) -> User:
     """Check a password and TOTP code; AuthError (counted) when either is wrong.
 
@@ -141,13 +155,23 @@ def authenticate(
             raise AuthError(LOGIN_REFUSED)
         if row.locked_until is not None and row.locked_until > now:
             raise AuthError(_locked_message(row.locked_until))
-        step = _totp_step(row.totp_secret, code, now)
+        try:
+            secret = box.open(row.totp_secret, username)
+        except ConfigError as exc:
+            logger.error("cannot check the TOTP code of %s: %s", username, exc)
+            raise AuthError(SERVER_PROBLEM) from exc
+        step = _totp_step(secret, code, now)
         fresh = step is not None and step > row.last_totp_step
         if fresh and _password_ok(row.password_hash, password):
             connection.execute(
                 users.update()
                 .where(users.c.username == username)
-                .values(failed_logins=0, locked_until=None, last_totp_step=step)
+                .values(
+                    failed_logins=0,
+                    locked_until=None,
+                    last_totp_step=step,
+                    totp_secret=box.seal(secret, username),
+                )
             )
             audit.append(connection, username, "login", username, {})
             return _user(row)
@@ -212,3 +236,27 @@ def require_user(engine: Engine, username: str) -> User:
     if user is None:
         raise StoreError(f"user {username!r} does not exist or is disabled")
     return user
+
+
+def check_role(role: str) -> None:
+    """Raise InputError unless ``role`` is one of :data:`ROLES`."""
+    if role not in ROLES:
+        raise InputError(f"role {role!r} is unknown; choose one of {', '.join(ROLES)}")
+
+
+def seal_plain_secrets(engine: Engine, box: TotpSecretBox) -> int:
+    """Encrypt every TOTP secret still stored in plain text; return how many."""
+    with write_transaction(engine) as connection:
+        rows = connection.execute(
+            sa.select(users.c.username, users.c.totp_secret)
+        ).all()
+        plain = [row for row in rows if not is_sealed(row.totp_secret)]
+        for row in plain:
+            connection.execute(
+                users.update()
+                .where(users.c.username == row.username)
+                .values(totp_secret=box.seal(row.totp_secret, row.username))
+            )
+    if plain:
+        logger.info("encrypted %s stored TOTP secrets", len(plain))
+    return len(plain)

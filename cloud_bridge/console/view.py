@@ -12,6 +12,7 @@ page says what is missing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,8 +61,12 @@ class RequestView:
         )
 
 
-def describe(record: RequestRecord) -> RequestView:
-    """Return the normalised view of a request's metadata."""
+def describe(record: RequestRecord, label: Callable[[str], str] = str) -> RequestView:
+    """Return the normalised view of a request's metadata.
+
+    ``label`` names the keys of findings and the fields a mismatch is about
+    (see :mod:`.labels`); by default they are shown as the kiosk sent them.
+    """
     data = record.metadata
     face = _mapping(data.get("face"))
     liveness = _mapping(data.get("liveness"))
@@ -71,8 +76,10 @@ def describe(record: RequestRecord) -> RequestView:
         face_score=_number(face.get("score")),
         face_match=_face_match(face),
         liveness_passed=_flag(liveness.get("passed")),
-        quality=_findings(data.get("quality"), ("page", "problem")),
-        mismatches=_findings(data.get("mismatches"), ("field", "id_card", "document")),
+        quality=_findings(data.get("quality"), ("page", "problem"), label),
+        mismatches=_findings(
+            data.get("mismatches"), ("field", "id_card", "document"), label
+        ),
         fee_vnd=_integer(data.get("fee_vnd")),
         delivery=_delivery(data.get("delivery")),
         missing=missing,
@@ -122,17 +129,28 @@ def _fields(value: Any) -> list[FieldRead]:
     return found
 
 
-def _findings(value: Any, keys: tuple[str, ...]) -> list[str]:
+def _findings(
+    value: Any, keys: tuple[str, ...], label: Callable[[str], str]
+) -> list[str]:
     if not isinstance(value, list):
         return []
     lines = []
     for item in value:
         if isinstance(item, dict):
-            parts = [f"{key}: {item[key]}" for key in keys if key in item]
+            parts = [
+                f"{label(key)}: {_finding_value(key, item[key], label)}"
+                for key in keys
+                if key in item
+            ]
             lines.append("; ".join(parts) or str(item))
         else:
             lines.append(str(item))
     return lines
+
+
+def _finding_value(key: str, value: Any, label: Callable[[str], str]) -> str:
+    # A mismatch's "field" is a field's key, named like the fields read.
+    return label(str(value)) if key == "field" else str(value)
 
 
 def _delivery(value: Any) -> dict[str, str]:

@@ -4,7 +4,10 @@
 app. Every page needs a live session; every form post needs the session's
 CSRF token and, when the browser sends one, an ``Origin`` of this host.
 Each role sees only its pages (:data:`PERMISSIONS`). Templates autoescape,
-so text from kiosks and citizens is shown inert.
+so text from kiosks and citizens is shown inert. Every page that shows a
+citizen's data (queue, request page, page images, deliveries) is recorded in
+the audit log (:mod:`.viewing`); the administrator's users page is in
+:mod:`.admin`.
 """
 
 from __future__ import annotations
@@ -25,15 +28,27 @@ from starlette.concurrency import run_in_threadpool
 
 from cloud_bridge import audit
 from cloud_bridge.config import BridgeConfig
+from cloud_bridge.console.admin import add_user_routes
+from cloud_bridge.console.labels import (
+    DELIVERY_LABELS,
+    FIELD_LABELS,
+    FINDING_LABELS,
+    MISSING_LABELS,
+    ROLE_LABELS,
+    labeller,
+)
 from cloud_bridge.console.review import ReviewService
 from cloud_bridge.console.sessions import (
     Session,
     close_session,
     load_session,
     open_session,
+    token_hash,
 )
-from cloud_bridge.console.users import authenticate, list_users
+from cloud_bridge.console.totp_secrets import TotpSecretBox, box_from_config
+from cloud_bridge.console.users import authenticate, seal_plain_secrets
 from cloud_bridge.console.view import describe
+from cloud_bridge.console.viewing import ViewRecorder
 from cloud_bridge.copies import DOCUMENT_LABELS
 from cloud_bridge.decisions import DecisionSink, OutboxDecisionSink
 from cloud_bridge.delivery.service import DeliveryService
@@ -104,12 +119,14 @@ def install_console(
     review = ReviewService(
         bridge, sink or OutboxDecisionSink(bridge.store.engine), deliveries
     )
+    box = box_from_config(bridge.config)
+    seal_plain_secrets(bridge.store.engine, box)
     app.mount(
         "/console/static",
         StaticFiles(directory=str(HERE / "static")),
         name="console-static",
     )
-    app.include_router(_router(bridge, review, deliveries))
+    app.include_router(_router(bridge, review, deliveries, box))
 
     @app.exception_handler(LoginRequiredError)
     async def to_login(request: Request, exc: LoginRequiredError) -> Response:
@@ -121,12 +138,25 @@ def install_console(
 
 
 def _router(
-    bridge: Any, review: ReviewService, deliveries: DeliveryService
+    bridge: Any,
+    review: ReviewService,
+    deliveries: DeliveryService,
+    box: TotpSecretBox,
 ) -> APIRouter:
     router = APIRouter(prefix="/console", include_in_schema=False)
     config: BridgeConfig = bridge.config
     engine = bridge.store.engine
     settings = config.console
+    views = ViewRecorder(engine)
+
+    def shown(request: Request, found: Session, action: str, items: list[Any]) -> None:
+        cookie = request.cookies.get(SESSION_COOKIE) or ""
+        views.list_shown(token_hash(cookie), found.user.username, action, items)
+
+    def pending_queue(request: Request, found: Session) -> list[dict[str, Any]]:
+        items = _queue_items(bridge.store.list_requests(state="pending", limit=200))
+        shown(request, found, "queue.view", [item["request_id"] for item in items])
+        return items
 
     def session_of(request: Request, permission: str | None = None) -> Session:
         found = load_session(engine, request.cookies.get(SESSION_COOKIE), settings)
@@ -163,6 +193,10 @@ def _router(
                 lambda p: session is not None and session.user.role in PERMISSIONS[p]
             ),
             "labels": DOCUMENT_LABELS,
+            "field_label": labeller(FIELD_LABELS, lang),
+            "missing_label": labeller(MISSING_LABELS, lang),
+            "delivery_label": labeller(DELIVERY_LABELS, lang),
+            "role_name": labeller(ROLE_LABELS, lang),
             **context,
         }
         response = TEMPLATES.TemplateResponse(request, name, values, status_code=status)
@@ -208,7 +242,7 @@ def _router(
                 status_code=403,
             )
         try:
-            user = authenticate(engine, settings, username, password, code)
+            user = authenticate(engine, settings, username, password, code, box=box)
         except AuthError as exc:
             return page(
                 request,
@@ -238,7 +272,9 @@ def _router(
         found = session_of(request)
         if not found.csrf_ok(csrf_token):
             raise HTTPException(403, "Phiên biểu mẫu không hợp lệ.")
-        close_session(engine, request.cookies.get(SESSION_COOKIE))
+        cookie = request.cookies.get(SESSION_COOKIE)
+        close_session(engine, cookie)
+        views.forget(token_hash(cookie or ""))
         response = RedirectResponse("/console/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
@@ -256,13 +292,13 @@ def _router(
     @router.get("/queue", response_class=HTMLResponse)
     def queue(request: Request, notice: str = "") -> HTMLResponse:
         found = session_of(request, "queue")
-        items = _queue_items(bridge.store.list_requests(state="pending", limit=200))
+        items = pending_queue(request, found)
         return page(request, "queue.html", found, items=items, notice=notice)
 
     @router.get("/queue.json")
     def queue_json(request: Request) -> JSONResponse:
-        session_of(request, "queue")
-        items = _queue_items(bridge.store.list_requests(state="pending", limit=200))
+        found = session_of(request, "queue")
+        items = pending_queue(request, found)
         return JSONResponse({"items": items}, headers={"Cache-Control": "no-store"})
 
     @router.post("/approve-batch")
@@ -278,7 +314,7 @@ def _router(
             request,
             "queue.html",
             found,
-            items=_queue_items(bridge.store.list_requests(state="pending", limit=200)),
+            items=pending_queue(request, found),
             notice=notice,
         )
 
@@ -357,21 +393,23 @@ def _router(
     @router.get("/supervisor", response_class=HTMLResponse)
     def supervisor(request: Request) -> HTMLResponse:
         found = session_of(request, "supervise")
+        failed = deliveries.listing(failed_only=True)
+        shown(request, found, "deliveries.view", [d.delivery_id for d in failed])
         return page(
             request,
             "supervisor.html",
             found,
             stats=review.stats(),
             pending=len(bridge.store.list_requests(state="pending", limit=1000)),
-            failed=deliveries.listing(failed_only=True),
+            failed=failed,
         )
 
     @router.get("/deliveries", response_class=HTMLResponse)
     def delivery_list(request: Request) -> HTMLResponse:
         found = session_of(request, "deliveries")
-        return page(
-            request, "deliveries.html", found, items=deliveries.listing(limit=200)
-        )
+        items = deliveries.listing(limit=200)
+        shown(request, found, "deliveries.view", [d.delivery_id for d in items])
+        return page(request, "deliveries.html", found, items=items)
 
     @router.post("/deliveries/{delivery_id}/retry")
     def delivery_retry(
@@ -393,11 +431,7 @@ def _router(
             entries=audit.recent(engine, 200),
         )
 
-    @router.get("/users", response_class=HTMLResponse)
-    def users_page(request: Request) -> HTMLResponse:
-        found = session_of(request, "users")
-        return page(request, "users.html", found, users=list_users(engine))
-
+    add_user_routes(router, engine, box, settings, page, session_of, posted)
     return router
 
 
@@ -462,6 +496,11 @@ def _next_url(bridge: Any, notice: str) -> str:
     return f"/console/queue?notice={quote(notice)}"
 
 
+def _finding_labeller(request: Request) -> Callable[[str], str]:
+    lang = "en" if request.query_params.get("lang") == "en" else "vi"
+    return labeller({**FIELD_LABELS, **FINDING_LABELS}, lang)
+
+
 def _request_view(
     page: Callable[..., HTMLResponse],
     request: Request,
@@ -479,7 +518,7 @@ def _request_view(
         "request.html",
         session,
         record=record,
-        view=describe(record),
+        view=describe(record, _finding_labeller(request)),
         id_number=id_number,
         pages=pages if session.user.role in PERMISSIONS["page_images"] else 0,
         reasons=reasons,

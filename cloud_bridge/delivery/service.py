@@ -6,6 +6,10 @@ every row whose time has come; a failure doubles the wait before the next
 attempt, up to ``max_retry_s``, and nothing is ever dropped: a row stays
 ``pending`` until acknowledged, and the console lists those that failed.
 The access code is kept in the row only until the delivery succeeds.
+
+Several bridge instances may run :meth:`run_due` on one database: each
+delivery is leased (:mod:`.leases`) before it is sent, so only one of them
+sends it, and a lease left by a crashed instance expires and is taken over.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from sqlalchemy.engine import Engine
 from cloud_bridge import audit
 from cloud_bridge.archive import BlobStore
 from cloud_bridge.config import BridgeConfig
-from cloud_bridge.console.tables import deliveries
+from cloud_bridge.console.tables import deliveries, delivery_leases
+from cloud_bridge.delivery.leases import DeliveryLeases, new_owner
 from cloud_bridge.delivery.mail import build_message, send_message
 from cloud_bridge.delivery.wallet import post_to_wallet
 from cloud_bridge.errors import BridgeError
@@ -72,11 +77,15 @@ class DeliveryService:
         store: CopyStore,
         archive: BlobStore,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        owner: str | None = None,
     ) -> None:
         self._config = config
         self._store = store
         self._archive = archive
         self._clock = clock
+        self._leases = DeliveryLeases(
+            store.engine, owner or new_owner(), config.delivery.lease_s
+        )
 
     @property
     def engine(self) -> Engine:
@@ -114,14 +123,32 @@ class DeliveryService:
         return queued
 
     def run_due(self) -> int:
-        """Attempt every due delivery once; return how many succeeded."""
+        """Attempt every due delivery no other instance holds; count successes."""
         now = self._clock()
-        query = sa.select(deliveries).where(
-            deliveries.c.state == "pending", deliveries.c.next_attempt_at <= now
+        query = (
+            sa.select(deliveries.c.delivery_id)
+            .outerjoin(
+                delivery_leases,
+                delivery_leases.c.delivery_id == deliveries.c.delivery_id,
+            )
+            .where(
+                deliveries.c.state == "pending",
+                deliveries.c.next_attempt_at <= now,
+                sa.or_(
+                    delivery_leases.c.expires_at.is_(None),
+                    delivery_leases.c.expires_at <= now,
+                ),
+            )
+            .order_by(deliveries.c.delivery_id)
         )
         with read_transaction(self.engine) as connection:
-            rows = connection.execute(query.order_by(deliveries.c.delivery_id)).all()
-        return sum(1 for row in rows if self._attempt(row))
+            due = list(connection.execute(query).scalars())
+        delivered = 0
+        for delivery_id in due:
+            row = self._leases.claim(delivery_id, self._clock())
+            if row is not None and self._attempt(row):
+                delivered += 1
+        return delivered
 
     def retry_now(self, delivery_id: int) -> None:
         """Make a pending delivery due at once (the console's Retry button)."""
@@ -201,6 +228,7 @@ class DeliveryService:
                     next_attempt_at=self._clock() + timedelta(seconds=wait),
                 )
             )
+            self._leases.release(connection, row.delivery_id)
 
     def _delivered(self, row: Any) -> None:
         with write_transaction(self.engine) as connection:
@@ -215,6 +243,12 @@ class DeliveryService:
                     last_error=None,
                 )
             )
+            if not self._leases.release(connection, row.delivery_id):
+                logger.warning(
+                    "the lease on delivery %s ran out while sending; another "
+                    "instance may send it too: raise delivery.lease_s",
+                    row.delivery_id,
+                )
             audit.append(
                 connection,
                 "system",

@@ -13,10 +13,16 @@ import click
 
 from cloud_bridge.commands import config_option
 from cloud_bridge.config import BridgeConfig, load_bridge_config
-from cloud_bridge.fleet.broker_config import write_broker_config
+from cloud_bridge.errors import FleetError
+from cloud_bridge.fleet.broker_config import reload_broker, write_broker_config
 from cloud_bridge.fleet.ca import KioskCa
 from cloud_bridge.fleet.ingest import Ingestor
 from cloud_bridge.fleet.mqtt_client import BrokerAddress
+from cloud_bridge.fleet.retention import (
+    DEFAULT_BATCH_ROWS,
+    configured_retention,
+    prune,
+)
 from cloud_bridge.fleet.service import Fleet
 from cloud_bridge.fleet.web import view_json
 
@@ -73,28 +79,72 @@ def enroll_token_command(
 @config_option
 @click.argument("kiosk_id")
 def revoke_command(config_path: Path | None, kiosk_id: str) -> None:
-    """Revoke KIOSK_ID's certificates and rewrite the CRL."""
+    """Revoke KIOSK_ID's certificates, rewrite the CRL and reload the broker."""
     fleet = _fleet(config_path)
     try:
         crl = fleet.enrollment.revoke(kiosk_id)
     finally:
         fleet.close()
-    click.echo(
-        f"kiosk {kiosk_id} revoked; CRL written to {crl}. Send the broker SIGHUP "
-        "(or restart it) so it reads the new CRL."
-    )
+    click.echo(f"kiosk {kiosk_id} revoked; CRL written to {crl}")
+    _push_crl(fleet.config)
 
 
 @fleet_group.command("crl")
 @config_option
 def crl_command(config_path: Path | None) -> None:
-    """Rewrite the kiosk CRL (run daily; then send the broker SIGHUP)."""
+    """Rewrite the kiosk CRL and reload the broker (run daily from a timer)."""
     fleet = _fleet(config_path)
     try:
         path = fleet.enrollment.write_crl()
     finally:
         fleet.close()
-    click.echo(f"CRL written to {path}; send the broker SIGHUP to load it")
+    click.echo(f"CRL written to {path}")
+    _push_crl(fleet.config)
+
+
+def _push_crl(config: BridgeConfig) -> None:
+    """Make the broker read the new CRL, or say how to."""
+    section = config.fleet
+    pid_file = config.path(section.broker_pid_file) if section.broker_pid_file else None
+    try:
+        how = reload_broker(pid_file, section.broker_reload_command)
+    except FleetError as exc:
+        raise click.ClickException(
+            f"the CRL is written but the broker did not reload: {exc}"
+        ) from exc
+    if how is None:
+        click.echo(
+            "set fleet.broker_pid_file or fleet.broker_reload_command so the broker "
+            "reloads by itself; until then send it SIGHUP"
+        )
+    else:
+        click.echo(f"broker reloaded ({how}); revoked kiosks are refused from now on")
+
+
+@fleet_group.command("prune")
+@config_option
+@click.option(
+    "--batch-rows",
+    type=click.IntRange(1, 1_000_000),
+    default=DEFAULT_BATCH_ROWS,
+    show_default=True,
+    help="Rows deleted per transaction.",
+)
+def prune_command(config_path: Path | None, batch_rows: int) -> None:
+    """Delete telemetry older than fleet.*_retention_days (run daily)."""
+    fleet = _fleet(config_path)
+    section = fleet.config.fleet
+    days = configured_retention(
+        section.health_retention_days,
+        section.events_retention_days,
+        section.commands_retention_days,
+    )
+    try:
+        deleted = prune(fleet.registry.engine, days, batch_rows)
+    finally:
+        fleet.close()
+    for name, count in deleted.items():
+        click.echo(f"{name}: {count} rows older than {days[name]} days deleted")
 
 
 @fleet_group.command("ingest")
@@ -119,8 +169,10 @@ def ingest_command(config_path: Path | None, client_id: str | None) -> None:
 
 
 def _ingestor(config: BridgeConfig, fleet: Fleet, client_id: str | None) -> Ingestor:
+    from ota.notices import AnnouncingDirector
+
     section = config.fleet
-    return Ingestor(
+    ingestor = Ingestor(
         fleet.registry,
         BrokerAddress.for_bridge(config),
         share_group=section.share_group,
@@ -129,6 +181,15 @@ def _ingestor(config: BridgeConfig, fleet: Fleet, client_id: str | None) -> Inge
         max_payload_bytes=section.max_payload_bytes,
         client_id=client_id,
     )
+    # Install reports advance or halt the rollouts they concern; a wider
+    # cohort is told at once.
+    ingestor.director = AnnouncingDirector(
+        fleet.registry.engine,
+        config.ota,
+        BrokerAddress.for_bridge(config),
+        lambda: [k.kiosk_id for k in fleet.registry.kiosks() if k.revoked_at is None],
+    )
+    return ingestor
 
 
 @click.command("broker-config")
@@ -149,7 +210,14 @@ def broker_config_command(
     config = load_bridge_config(config_path)
     ca = KioskCa.from_config(config)
     listen = host or config.fleet.broker_host
-    files = write_broker_config(out_dir, ca.dir, listen, config.fleet.broker_port)
+    pid_file = config.fleet.broker_pid_file
+    files = write_broker_config(
+        out_dir,
+        ca.dir,
+        listen,
+        config.fleet.broker_port,
+        pid_file=config.path(pid_file) if pid_file else None,
+    )
     click.echo(
         f"wrote {files.config} and {files.acl}; start: mosquitto -c {files.config}"
     )

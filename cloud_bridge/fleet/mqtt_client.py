@@ -42,9 +42,10 @@ def make_client(
     client_id: str | None = None,
     *,
     manual_ack: bool = False,
+    client_class: type[mqtt.Client] = mqtt.Client,
 ) -> mqtt.Client:
     """Return an MQTT 5 client with TLS set up (not yet connected)."""
-    client = mqtt.Client(
+    client = client_class(
         CallbackAPIVersion.VERSION2,
         client_id=client_id or f"bridge-{uuid.uuid4().hex[:12]}",
         protocol=mqtt.MQTTv5,

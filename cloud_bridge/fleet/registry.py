@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -225,13 +225,16 @@ class FleetRegistry:
         """Store a batch of parsed messages in one transaction, dropping repeats."""
         received = utc_now()
         with self._write("store telemetry") as conn:
+            to_db = _time_converter(conn.dialect.name)
             if batch.health:
-                self._insert_new(conn, schema.health, _health_rows(batch, received))
+                rows = _health_rows(batch, to_db(received), to_db)
+                self._insert_new(conn, schema.health, HEALTH_COLUMNS, rows)
                 self._update_kiosks(conn, _health_updates(batch.health, received))
             if batch.events:
                 # Events do not touch last_seen: health reports and status do,
                 # and one update per event would halve the ingestion rate.
-                self._insert_new(conn, schema.events, _event_rows(batch, received))
+                rows = _event_rows(batch, to_db(received), to_db)
+                self._insert_new(conn, schema.events, EVENT_COLUMNS, rows)
             for status in batch.statuses:
                 self._store_status(conn, status, received)
             for ack in batch.acks:
@@ -331,19 +334,23 @@ class FleetRegistry:
             )
 
     def _insert_new(
-        self, conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]
+        self,
+        conn: Connection,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: list[tuple[Any, ...]],
     ) -> None:
-        # Plain DBAPI executemany: SQLAlchemy's per-row bind processing cost
-        # more than the database itself at thousands of rows per second.
+        # Plain DBAPI executemany with positional rows already in the driver's
+        # types: SQLAlchemy's per-row bind processing cost more than the
+        # database itself at thousands of rows per second.
         dialect = conn.dialect.name
-        columns = list(rows[0])
         values = ", ".join(_placeholder(table, c, dialect) for c in columns)
         # Table and column names come from our schema, never from a message.
         sql = (
             f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
             f"VALUES ({values}) ON CONFLICT DO NOTHING"
         )
-        conn.exec_driver_sql(sql, [_driver_row(row, dialect) for row in rows])
+        conn.exec_driver_sql(sql, rows)
 
     def _update_kiosks(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         table = schema.kiosks
@@ -412,41 +419,70 @@ class _Transaction:
 
 def _placeholder(table: sa.Table, column: str, dialect: str) -> str:
     if dialect == "sqlite":
-        return f":{column}"
+        return "?"
     cast = "::jsonb" if isinstance(table.c[column].type, sa.JSON) else ""
-    return f"%({column})s{cast}"
+    return f"%s{cast}"
 
 
-def _driver_row(row: dict[str, Any], dialect: str) -> dict[str, Any]:
-    """Convert values as the column types would: UTC times, JSON text."""
-    converted: dict[str, Any] = {}
-    for name, value in row.items():
-        if isinstance(value, datetime):
-            utc = value.astimezone(UTC)
-            if dialect == "sqlite":
-                value = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
-            else:
-                value = utc
-        elif isinstance(value, dict):
-            value = json.dumps(value, separators=(",", ":"))
-        converted[name] = value
-    return converted
+def _time_converter(dialect: str) -> Callable[[datetime], Any]:
+    """Return how to hand an aware time to the driver, as UtcDateTime would."""
+    if dialect == "sqlite":
+        return _sqlite_time
+    return _utc
 
 
-def _health_rows(batch: Batch, received: datetime) -> list[dict[str, Any]]:
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _sqlite_time(value: datetime) -> str:
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _json_text(value: dict[str, Any]) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+HEALTH_COLUMNS = (
+    "message_id",
+    "kiosk_id",
+    "sent_at",
+    "received_at",
+    "paper_percent",
+    "cpu_temp_c",
+    "load_1m",
+    "memory_used_percent",
+    "disk_used_percent",
+    "outbox_depth",
+)
+EVENT_COLUMNS = (
+    "message_id",
+    "kiosk_id",
+    "kind",
+    "occurred_at",
+    "sent_at",
+    "received_at",
+    "detail",
+)
+
+
+def _health_rows(
+    batch: Batch, received: Any, to_db: Callable[[datetime], Any]
+) -> list[tuple[Any, ...]]:
+    """Return the batch's health rows in HEALTH_COLUMNS order, driver-ready."""
     return [
-        {
-            "message_id": h.message_id,
-            "kiosk_id": h.kiosk_id,
-            "sent_at": h.sent_at,
-            "received_at": received,
-            "paper_percent": h.paper_percent,
-            "cpu_temp_c": h.cpu_temp_c,
-            "load_1m": h.load_1m,
-            "memory_used_percent": h.memory_used_percent,
-            "disk_used_percent": h.disk_used_percent,
-            "outbox_depth": h.outbox_depth,
-        }
+        (
+            h.message_id,
+            h.kiosk_id,
+            to_db(h.sent_at),
+            received,
+            h.paper_percent,
+            h.cpu_temp_c,
+            h.load_1m,
+            h.memory_used_percent,
+            h.disk_used_percent,
+            h.outbox_depth,
+        )
         for h in batch.health
     ]
 
@@ -469,17 +505,20 @@ def _health_updates(health: list[Health], received: datetime) -> list[dict[str, 
     ]
 
 
-def _event_rows(batch: Batch, received: datetime) -> list[dict[str, Any]]:
+def _event_rows(
+    batch: Batch, received: Any, to_db: Callable[[datetime], Any]
+) -> list[tuple[Any, ...]]:
+    """Return the batch's event rows in EVENT_COLUMNS order, driver-ready."""
     return [
-        {
-            "message_id": e.message_id,
-            "kiosk_id": e.kiosk_id,
-            "kind": e.event_type,
-            "occurred_at": e.occurred_at,
-            "sent_at": e.sent_at,
-            "received_at": received,
-            "detail": dict(e.detail),
-        }
+        (
+            e.message_id,
+            e.kiosk_id,
+            e.event_type,
+            to_db(e.occurred_at),
+            to_db(e.sent_at),
+            received,
+            _json_text(dict(e.detail)),
+        )
         for e in batch.events
     ]
 

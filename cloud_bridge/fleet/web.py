@@ -45,6 +45,8 @@ COLUMNS = (
     ("version", "Software / model"),
     ("alerts", "Alerts"),
 )
+# Direction of each column's sort, for the header's aria-sort.
+SORT_DIRECTIONS = {"alerts": "descending"}
 BUTTONS = tuple(name for name in COMMAND_NAMES if name != "set_config")
 PEM = "application/x-pem-file"
 STYLESHEET = Path(__file__).parent / "templates" / "fleet.css"
@@ -92,6 +94,8 @@ def fleet_router(
         state: str = "", alert: str = "", q: str = "", sort: str = "kiosk"
     ) -> HTMLResponse:
         """List kiosks, filtered and sorted."""
+        if sort not in dict(COLUMNS):
+            sort = "kiosk"
         views = filter_views(fleet.views(), state=state, alert=alert, text=q)
         views = sort_views(views, sort)
         counts = Counter(v.state for v in fleet.views())
@@ -104,15 +108,17 @@ def fleet_router(
             alert=alert,
             q=q,
             sort=sort,
+            sort_label=dict(COLUMNS)[sort].lower(),
+            sort_direction=SORT_DIRECTIONS.get(sort, "ascending"),
         )
         return HTMLResponse(html)
 
     @router.get(
         "/fleet/kiosks/{kiosk_id}", response_class=HTMLResponse, dependencies=[manager]
     )
-    def kiosk_page(kiosk_id: str) -> HTMLResponse:
+    def kiosk_page(kiosk_id: str, sent: str = "") -> HTMLResponse:
         """Show one kiosk with charts, commands and events."""
-        return HTMLResponse(_kiosk_page(fleet, kiosk_id))
+        return HTMLResponse(_kiosk_page(fleet, kiosk_id, sent))
 
     @router.post("/fleet/kiosks/{kiosk_id}/commands", dependencies=[manager])
     def send_command(
@@ -124,7 +130,7 @@ def fleet_router(
     ) -> RedirectResponse:
         """Send a command and return to the kiosk's page."""
         _send(fleet, kiosk_id, name, key, value, urgent=bool(urgent))
-        return RedirectResponse(f"../{kiosk_id}", status_code=303)
+        return RedirectResponse(f"../{kiosk_id}?sent={name}", status_code=303)
 
     @router.get("/fleet/api/kiosks", dependencies=[manager])
     def kiosks_json() -> list[dict[str, Any]]:
@@ -226,7 +232,7 @@ def _enrollment(action: Any) -> Enrolled:
     return result
 
 
-def _kiosk_page(fleet: Fleet, kiosk_id: str) -> str:
+def _kiosk_page(fleet: Fleet, kiosk_id: str, sent: str = "") -> str:
     try:
         record = fleet.registry.kiosk(kiosk_id)
     except NotFoundError as exc:
@@ -246,6 +252,7 @@ def _kiosk_page(fleet: Fleet, kiosk_id: str) -> str:
         devices=devices,
         charts=charts,
         command_names=BUTTONS,
+        sent=sent if sent in COMMAND_NAMES else "",
         commands=fleet.registry.commands_for(kiosk_id),
         events=fleet.registry.recent_events(kiosk_id),
     )

@@ -33,7 +33,7 @@ from cloud_bridge.delivery.service import DeliveryService
 from cloud_bridge.errors import NotFoundError
 from cloud_bridge.http.registry import StoreRegistry
 from cloud_bridge.lookup import CopyLookup
-from cloud_bridge.ratelimit import RateLimiter
+from cloud_bridge.ratelimit import SharedRateLimiter
 from cloud_bridge.reuse.api import reuse_router
 from cloud_bridge.reuse.consents import create_consent
 from cloud_bridge.store import CopyRecord
@@ -104,7 +104,9 @@ def create_app(
     lookup = CopyLookup(bridge.store, bridge.archive)
     registry = StoreRegistry(bridge.store)
     max_upload = bridge.config.http.max_upload_bytes
-    guesses = RateLimiter(bridge.config.lookup.attempts_per_minute)
+    guesses = SharedRateLimiter(
+        bridge.store.engine, "lookup", bridge.config.lookup.attempts_per_minute
+    )
     _add_security_headers(app, max_upload)
     install_console(app, bridge, sink=sink, deliveries=deliveries)
     app.include_router(reuse_router(bridge))

@@ -4,7 +4,8 @@ Described in the app's OpenAPI document under the tag ``reuse``. A client
 first trades its id and secret for a bearer token (OAuth2 client
 credentials), then fetches a copy with the citizen's consent token in the
 ``X-Consent-Token`` header, or posts a PDF to verify. Each client has its own
-rate limit; every access, granted or refused, is in the audit log.
+rate limit, shared by all bridge instances through the database; every
+access, granted or refused, is in the audit log.
 
 Annotations are evaluated eagerly here (no ``from __future__ import
 annotations``) because the routes depend on a closure FastAPI must resolve.
@@ -24,7 +25,7 @@ from cloud_bridge import audit
 from cloud_bridge.errors import AuthError, ConsentError
 from cloud_bridge.http.registry import StoreRegistry
 from cloud_bridge.lookup import CopyLookup
-from cloud_bridge.ratelimit import RateLimiter
+from cloud_bridge.ratelimit import SharedRateLimiter
 from cloud_bridge.reuse.consents import check_consent
 from cloud_bridge.reuse.credentials import Client, client_for_token, issue_token
 from cloud_bridge.uploads import read_body, verify_upload
@@ -68,9 +69,11 @@ def reuse_router(bridge: Any) -> APIRouter:
         ),
         auto_error=False,
     )
-    limiter = RateLimiter(bridge.config.reuse.requests_per_minute)
-    lookup = CopyLookup(bridge.store, bridge.archive)
     engine = bridge.store.engine
+    limiter = SharedRateLimiter(
+        engine, "reuse", bridge.config.reuse.requests_per_minute
+    )
+    lookup = CopyLookup(bridge.store, bridge.archive)
 
     def client(authorization: Annotated[str | None, Depends(scheme)]) -> Client:
         scheme_name, _, token = (authorization or "").partition(" ")
@@ -87,7 +90,7 @@ def reuse_router(bridge: Any) -> APIRouter:
                 401, str(exc), headers={"WWW-Authenticate": "Bearer"}
             ) from exc
         if not limiter.allow(found.client_id, found.requests_per_minute):
-            retry = limiter.retry_after(found.client_id)
+            retry = limiter.retry_after(found.client_id, found.requests_per_minute)
             raise HTTPException(
                 429,
                 f"rate limit of {found.requests_per_minute} requests a minute "

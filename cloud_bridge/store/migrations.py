@@ -22,9 +22,10 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from cloud_bridge.console.migration import create_console_tables
+from cloud_bridge.console.migration import add_shared_state, create_console_tables
 from cloud_bridge.errors import StoreError
 from cloud_bridge.fleet.migration import create_fleet_tables
+from cloud_bridge.fleet.retention import add_retention_indexes
 from cloud_bridge.intake.tables import create_intake_tables
 from cloud_bridge.store import schema
 from cloud_bridge.store.engine import database_errors, masked, write_transaction
@@ -66,6 +67,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "create fleet kiosks and telemetry", create_fleet_tables),
     Migration(4, "create kiosk intake details", create_intake_tables),
     Migration(5, "create OTA releases and kiosk states", create_ota_tables),
+    Migration(6, "add delivery leases and shared rate limits", add_shared_state),
+    Migration(7, "index fleet telemetry for retention", add_retention_indexes),
 )
 LATEST_VERSION = max(migration.version for migration in MIGRATIONS)
 

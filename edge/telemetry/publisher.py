@@ -9,6 +9,11 @@ oldest row; what the broker had already accepted is sent again, and the
 bridge drops it by message id. A PUBACK saying that no subscriber took the
 message (the bridge is not subscribed, e.g. after a broker restart without
 persistence) keeps the row, and the drain sends it again a second later.
+
+The connection's client id is ``kiosk-<id>-telemetry``, apart from the
+agent's request link (``kiosk-<id>``), so the two never take over each
+other's session. After a certificate renewal :meth:`Publisher.reload_certificate`
+reconnects with the new files; the drain replays what was in flight.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edge.telemetry.outbox import EVENT, TELEMETRY, Outbox
 from protocol.envelope import Envelope, new_message
 from protocol.telemetry import Event, Health, Status
-from protocol.topics import EVENTS, STATUS, kiosk_topic
+from protocol.topics import COMMANDS, EVENTS, STATUS, UPDATES, kiosk_topic, office_topic
 from protocol.topics import TELEMETRY as TELEMETRY_LEAF
+from protocol.updates import InstallReport
 
 logger = logging.getLogger(__name__)
 
@@ -70,12 +76,14 @@ class Publisher:
         self.window = window
         self.connected = threading.Event()
         self.on_command: MessageHandler | None = None
+        self.on_update: Callable[[bytes], None] | None = None
         self._inflight: dict[int, int] = {}
         self._early_acks: set[int] = set()
         self._status_mids: set[int] = set()
         self._retry_from: int | None = None
         self._last_seq = 0
         self._lock = threading.Lock()
+        self._client_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._client = self._make_client()
@@ -100,15 +108,39 @@ class Publisher:
         """Publish the offline status, then disconnect."""
         self._stop.set()
         self._wake.set()
-        if self.connected.is_set():
-            info = self._client.publish(
-                self._status_topic, self._status("offline").to_bytes(), 1, retain=True
-            )
-            info.wait_for_publish(timeout=5)
-        self._client.disconnect()
-        self._client.loop_stop()
+        with self._client_lock:
+            if self.connected.is_set():
+                info = self._client.publish(
+                    self._status_topic,
+                    self._status("offline").to_bytes(),
+                    1,
+                    retain=True,
+                )
+                info.wait_for_publish(timeout=5)
+            self._client.disconnect()
+            self._client.loop_stop()
         if self._drain.is_alive():
             self._drain.join(timeout=5)
+
+    def reload_certificate(self) -> None:
+        """Reconnect with the certificate and key files as they are now.
+
+        The disconnect is a clean one, so the broker does not publish the
+        offline last will; the new connection says ``online`` again.
+        """
+        with self._client_lock:
+            old = self._client
+            old.disconnect()
+            old.loop_stop()
+            self.connected.clear()
+            self._client = self._make_client()
+            self._client.connect_async(
+                self.link.host, self.link.port, keepalive=KEEPALIVE_S
+            )
+            self._client.loop_start()
+        logger.info(
+            "kiosk %s reconnects with its renewed certificate", self.link.kiosk_id
+        )
 
     def send_health(self, health: Health) -> None:
         """Queue a health report."""
@@ -117,6 +149,10 @@ class Publisher:
     def send_event(self, event: Event) -> None:
         """Queue an event (never dropped)."""
         self._queue(EVENT, EVENTS, event)
+
+    def send_install_report(self, report: InstallReport) -> None:
+        """Queue an update's install report; it travels as an event."""
+        self._queue(EVENT, EVENTS, report)
 
     def _queue(self, kind: str, leaf: str, message: Envelope) -> None:
         self.outbox.put(kind, kiosk_topic(self.link.kiosk_id, leaf), message.to_bytes())
@@ -137,7 +173,7 @@ class Publisher:
     def _make_client(self) -> mqtt.Client:
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"kiosk-{self.link.kiosk_id}",
+            client_id=f"kiosk-{self.link.kiosk_id}-telemetry",
             protocol=mqtt.MQTTv5,
         )
         client.tls_set(
@@ -172,7 +208,12 @@ class Publisher:
         # Runs on the network thread, so the PUBACK cannot arrive before this.
         with self._lock:
             self._status_mids.add(info.mid)
-        client.subscribe(f"office/{self.link.kiosk_id}/commands", qos=1)
+        client.subscribe(
+            [
+                (office_topic(self.link.kiosk_id, COMMANDS), 1),
+                (office_topic(self.link.kiosk_id, UPDATES), 1),
+            ]
+        )
         with self._lock:
             self._inflight.clear()
             self._early_acks.clear()
@@ -223,7 +264,10 @@ class Publisher:
     def _on_message(
         self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage
     ) -> None:
-        if self.on_command is not None:
+        if message.topic == office_topic(self.link.kiosk_id, UPDATES):
+            if self.on_update is not None:
+                self.on_update(bytes(message.payload))
+        elif self.on_command is not None:
             self.on_command(message)
 
     def _run(self) -> None:

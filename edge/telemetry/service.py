@@ -30,6 +30,7 @@ from edge.telemetry.publisher import BrokerLink, Publisher
 from protocol.commands import ArgValue
 from protocol.envelope import new_message
 from protocol.telemetry import DetailValue, Event
+from protocol.updates import InstallReport
 from provisioning.identity import KioskIdentity
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,14 @@ class TelemetryService:
         )
         self.publisher.send_event(message)
 
+    def reload_certificate(self) -> None:
+        """Reconnect with the renewed certificate."""
+        self.publisher.reload_certificate()
+
+    def send_install_report(self, report: InstallReport) -> None:
+        """Queue an update's install report for the bridge (never dropped)."""
+        self.publisher.send_install_report(report)
+
     def visit_finished(self) -> None:
         """Run the commands deferred during the visit."""
         for answer in self.commands.run_deferred():
@@ -130,8 +139,8 @@ def default_actions(
     """Return the actions every kiosk has: settings, logs and renewal.
 
     The agent adds ``restart_agent``, ``print_test_page`` and
-    ``check_devices``, which need its own parts. After a renewal the agent
-    restarts the service so the MQTT connection uses the new certificate.
+    ``check_devices``, which need its own parts. After a renewal the
+    connections reload the new certificate (:mod:`edge.services`).
     """
 
     def renew(_args: dict[str, ArgValue]) -> dict[str, ArgValue]:

@@ -86,8 +86,21 @@ def speech_text(view: View) -> str:
     keys += [str(code) for code in view.data.get("errors", {}).values()]
     if view.step is Step.FACE:
         keys.append(str(view.data.get("challenge", "face_hold")))
+    if view.step is Step.PAGE and _page_unreadable(view):
+        keys.append("page_unreadable")
+    if view.step is Step.APPROVED and view.data.get("print_error"):
+        keys.append(str(view.data["print_error"]))
     parts = [text(key, language, left=_tries_left(view), n="") for key in keys]
     return " ".join(part for part in parts if part)
+
+
+def _page_unreadable(view: View) -> bool:
+    readings = view.data.get("readings", {})
+    for page in view.pages:
+        if page.position == view.data.get("page"):
+            reading = readings.get(page.sha256)
+            return reading is not None and not reading.get("readable")
+    return False
 
 
 def _tries_left(view: View) -> int:
@@ -113,6 +126,8 @@ class AgentUi:
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals["t"] = text
         self.templates.env.globals["money"] = money
+        self.templates.env.filters["field_label"] = _field_label
+        self.templates.env.filters["shown_value"] = _shown_value
         self.app = FastAPI(title="kiosk", docs_url=None, redoc_url=None)
         self.app.mount("/static", StaticFiles(directory=str(HERE / "static")))
         self.app.include_router(self._router())
@@ -146,6 +161,7 @@ class AgentUi:
             "labels": _document_labels(language),
             "offline": self._offline(view),
             "tries_left": _tries_left(view),
+            "asleep": self.controller.asleep(),
             "max_copies": self.controller.config.session.max_copies,
             "auto_capture": self.controller.config.session.auto_capture,
             "idle": {
@@ -171,8 +187,14 @@ class AgentUi:
         handler = ACTIONS.get(name)
         if handler is not None:
             handler(controller, step)
-        elif name in ("cancel", "finish", "timeout"):
+        elif name == "finish":
+            controller.finish()
+        elif name in ("cancel", "timeout"):
             controller.cancel()
+        elif name == "wake":
+            logger.debug("the attract screen was touched")
+        elif name in ("text_large", "text_normal"):
+            controller.set_large_text(name == "text_large")
         elif name == "call_staff":
             controller.call_staff()
         elif name.startswith("lang_"):
@@ -216,6 +238,8 @@ class AgentUi:
                 "seconds_left": None if left is None else round(left),
                 "expired": expired,
                 "speech": bool(view.data.get("speech")),
+                "large_text": bool(view.data.get("large_text")),
+                "asleep": self.controller.asleep(),
             }
         )
 
@@ -298,3 +322,17 @@ def _document_labels(language: str) -> dict[str, str]:
     return {
         key: pair[1] if language == "en" else pair[0] for key, pair in names.items()
     }
+
+
+def _field_label(name: str, language: str) -> str:
+    return text(f"field_{name}", language)
+
+
+def _shown_value(value: str, name: str) -> str:
+    """Return a read field as the citizen writes it (dates as DD/MM/YYYY)."""
+    if name in ("date_of_birth", "issue_date"):
+        year, _, rest = value.partition("-")
+        month, _, day = rest.partition("-")
+        if year.isdigit() and month.isdigit() and day.isdigit():
+            return f"{day}/{month}/{year}"
+    return value

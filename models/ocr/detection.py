@@ -4,7 +4,11 @@ The model reads an ink map (1 = ink) whose sides are multiples of 32 and
 returns, at half resolution, a line-core logit and each core pixel's
 distance to the line's top and bottom. A line is one connected core
 region; its top and bottom are the mean of its pixels' estimates, and its
-ends are widened a little because the core stops short of the ink.
+ends are widened a little because the core stops short of the ink. On
+small blurred text (an ID card under the document camera) the core can
+stop several characters short of the line's end, so each box's right end
+is then followed along the ink of its band (:func:`extend_to_ink`) until a
+gap wider than a word space, another box, or the page's edge.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ CORE_THRESHOLD = 0.5
 END_WIDENING = 0.15  # times the line height, at each end
 FRAGMENT_OVERLAP = 0.3  # vertical overlap, share of the smaller height
 FRAGMENT_GAP = 1.0  # horizontal gap, times the line height
+INK_LEVEL = 200  # a column with a pixel darker than this (0-255) holds ink
+INK_GAP = 0.9  # blank run that ends a line, times the line height
+INK_BAND = 0.25  # share of the box height left out at its top and bottom
 
 Boxes = NDArray[np.float32]  # N x 5: x0, y0, x1, y1, score
 
@@ -46,6 +53,8 @@ class LineDetector:
         height, width = grey.shape
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
+        # Followed to their ink, two pieces of a broken line may now touch.
+        boxes = merge_fragments(extend_to_ink(grey, boxes))
         logger.debug("detected %s text lines", len(boxes))
         return boxes
 
@@ -91,6 +100,51 @@ def _boxes_from_maps(maps: NDArray[np.float32]) -> Boxes:
         ) * OUTPUT_STRIDE
         boxes.append((left, top[i], right + widen, bottom[i], score[i]))
     return np.asarray(boxes, dtype=np.float32).reshape(-1, 5)
+
+
+def extend_to_ink(grey: NDArray[np.uint8], boxes: Boxes) -> Boxes:
+    """Move each box's right end along its band's ink, up to a word-wide gap.
+
+    The band is the middle of the box (the strokes every character shares),
+    so accents and descenders of neighbouring lines do not count as ink.
+    A box never grows into another box on its row.
+    """
+    extended = boxes.copy()
+    width = grey.shape[1]
+    for index, box in enumerate(boxes):
+        x1, y0, y1 = round(float(box[2])), float(box[1]), float(box[3])
+        height = max(1.0, y1 - y0)
+        top = int(y0 + INK_BAND * height)
+        bottom = max(top + 1, int(y1 - INK_BAND * height))
+        limit = min(width, _next_box_left(boxes, index))
+        if x1 >= limit:
+            continue
+        inked = np.asarray((grey[top:bottom, x1:limit] < INK_LEVEL).any(axis=0))
+        last = _last_ink_before_gap(inked, max(2, int(INK_GAP * height)))
+        if last >= 0:
+            end = x1 + last + 1 + END_WIDENING * height
+            extended[index, 2] = min(float(limit), end)
+    extended[:, 2] = np.minimum(extended[:, 2], width)
+    return extended
+
+
+def _next_box_left(boxes: Boxes, index: int) -> int:
+    """Return the left end of the nearest box to the right on the same row."""
+    box = boxes[index]
+    height = float(box[3] - box[1])
+    overlap = np.minimum(boxes[:, 3], box[3]) - np.maximum(boxes[:, 1], box[1])
+    right = (boxes[:, 0] > box[2]) & (overlap > FRAGMENT_OVERLAP * height)
+    return int(boxes[right, 0].min()) if right.any() else 1 << 30
+
+
+def _last_ink_before_gap(inked: NDArray[np.bool_], gap: int) -> int:
+    """Return the last inked column reached without ``gap`` blank ones (-1: none)."""
+    columns = np.flatnonzero(inked)
+    # Blank columns before each inked one, counting from the box's end.
+    blanks = np.diff(columns, prepend=-1) - 1
+    too_wide = np.flatnonzero(blanks >= gap)
+    reached = columns if too_wide.size == 0 else columns[: too_wide[0]]
+    return int(reached[-1]) if reached.size else -1
 
 
 def merge_fragments(boxes: Boxes) -> Boxes:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from models.id_card import PROVINCE_CODES, IdCard, check_id_number
+from models.ocr.id_number import find_id_number
 from models.ocr.lexicon import load_lexicon
 from models.ocr.page import OcrLine
 
@@ -58,8 +59,6 @@ LOOSE_DATE = re.compile(
     r"(?<![\w])([\dol]{1,2})\s*/\s*([\dolbs]{1,2})\s*/\s*([\dolbs]{4})(?![\w])"
 )
 FOLDED_LOOKALIKES = str.maketrans({"o": "0", "l": "1", "b": "8", "s": "5"})
-DIGIT_LOOKALIKES = str.maketrans({"O": "0", "o": "0", "D": "0", "I": "1", "l": "1"})
-ID_VALUE = re.compile(r"(?<![\w])([0-9OoDIl]{12})(?![\w])")
 INVALID_FACTOR = 0.3
 SEX_VALUE = re.compile(r"gioi tinh[^:]*:\s*(nam|nu)\b")
 
@@ -113,6 +112,7 @@ def extract_fields(lines: Sequence[OcrLine]) -> dict[str, DocumentField]:
     sex on the page, name parts from the lists of Vietnamese names.
     """
     found: dict[str, DocumentField] = {}
+    id_lines: list[int] = []
     for index, line in enumerate(lines):
         folded = fold(line.text)
         for name, label in LABELS.items():
@@ -122,11 +122,51 @@ def extract_fields(lines: Sequence[OcrLine]) -> dict[str, DocumentField]:
             source, rest = index, line.text[match.end() :]
             if not rest.strip() and index + 1 < len(lines):
                 source, rest = index + 1, lines[index + 1].text
+            if name == "id_number":
+                id_lines.append(source)
+                continue
             value = _value(name, rest, fold(rest))
             if value is not None:
                 found[name] = _field(value, lines[source], source)
+    number = _id_number_field(found, lines, id_lines)
+    if number is not None:
+        found["id_number"] = number
     _check_id_structure(found, lines)
     return found
+
+
+def _id_number_field(
+    found: dict[str, DocumentField], lines: Sequence[OcrLine], labelled: list[int]
+) -> DocumentField | None:
+    """Return the ID number read with its structure (:mod:`.id_number`)."""
+    birth = _birth_date(found)
+    reading = find_id_number(
+        [line.text for line in lines], labelled, birth, _page_sex(lines)
+    )
+    if reading is None:
+        return None
+    field = _field(
+        (reading.value, reading.value[:3] in PROVINCE_CODES),
+        lines[reading.line],
+        reading.line,
+    )
+    if not reading.adjusted:
+        return field
+    return replace(
+        field,
+        confidence=round(field.confidence * CORRECTED_FACTOR, 4),
+        corrected=True,
+    )
+
+
+def _birth_date(found: dict[str, DocumentField]) -> date | None:
+    born = found.get("date_of_birth")
+    if born is None:
+        return None
+    try:
+        return date.fromisoformat(born.value)
+    except ValueError:
+        return None
 
 
 def _field(value: tuple[str, bool], line: OcrLine, index: int) -> DocumentField:
@@ -151,12 +191,6 @@ def _value(name: str, original: str, folded: str) -> tuple[str, bool] | None:
         return _name_value(original)
     if name in ("date_of_birth", "issue_date"):
         return _date_value(folded)
-    if name == "id_number":
-        match = ID_VALUE.search(original)
-        if match is None:
-            return None
-        digits = match.group(1).translate(DIGIT_LOOKALIKES)
-        return digits, digits.isdigit() and digits[:3] in PROVINCE_CODES
     cleaned = original.strip()
     return (cleaned, True) if cleaned else None
 

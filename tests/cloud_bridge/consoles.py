@@ -10,6 +10,7 @@ from typing import Any
 import pyotp
 from fastapi.testclient import TestClient
 
+from cloud_bridge.console.totp_secrets import box_from_config
 from cloud_bridge.console.users import create_user
 from cloud_bridge.context import Bridge
 from cloud_bridge.store import RequestDraft, RequestRecord
@@ -50,6 +51,7 @@ def add_account(
         full_name=full_name,
         title="Công chức Tư pháp - Hộ tịch",
         password=PASSWORD,
+        box=box_from_config(bridge.config),
     )
     secret = pyotp.parse_uri(created.provisioning_uri).secret
     return Account(username, full_name, pyotp.TOTP(secret))

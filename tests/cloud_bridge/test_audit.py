@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from cloud_bridge.audit import record, verify_chain
 from cloud_bridge.commands.audit import verify_command
 from cloud_bridge.config import BridgeConfig
+from cloud_bridge.console.viewing import ViewRecorder
 from cloud_bridge.store import CopyStore
 
 
@@ -93,3 +94,31 @@ def test_verify_command_reports_the_broken_row(
     assert "3 rows" in intact.output
     assert broken.exit_code != 0
     assert "row 1" in broken.output
+
+
+def test_list_views_are_chained_and_verified_by_the_command(
+    bridge_config: BridgeConfig,
+) -> None:
+    url = bridge_config.database_url()
+    Path(bridge_config.data_dir).mkdir(parents=True, exist_ok=True)
+    store = _store(url)
+    views = ViewRecorder(store.engine)
+    env = {"KIOSK_BRIDGE__DATABASE__URL": url}
+
+    recorded = [
+        views.list_shown("s1", "officer1", "queue.view", ["r1", "r2"]),
+        views.list_shown("s1", "officer1", "queue.view", ["r1", "r2"]),
+        views.list_shown("s1", "officer1", "queue.view", ["r2"]),
+        views.list_shown("s2", "officer2", "queue.view", ["r2"]),
+    ]
+    intact = CliRunner().invoke(verify_command, [], env=env)
+    with store.engine.begin() as connection:
+        connection.execute(sa.text("UPDATE audit_log SET detail = '{}' WHERE seq = 2"))
+    edited = CliRunner().invoke(verify_command, [], env=env)
+    store.close()
+
+    assert recorded == [True, False, True, True]
+    assert intact.exit_code == 0, intact.output
+    assert "3 rows" in intact.output
+    assert edited.exit_code != 0
+    assert "row 2" in edited.output

@@ -9,12 +9,14 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
 from playwright.sync_api import Page, expect, sync_playwright
 
 from cloud_bridge.config import BridgeConfig
+from cloud_bridge.console import accounts
 from cloud_bridge.context import Bridge
 from cloud_bridge.copies import IssuedCopy, Officer
 from cloud_bridge.http.app import create_app
@@ -128,6 +130,60 @@ def test_officer_logs_in_approves_and_rejects(
     assert rejected.state == "rejected"
     assert rejected.decision_reason == "Trang bị mờ."
     assert decided < 20
+
+
+def _log_in(page: Page, server: str, username: str, code: str) -> None:
+    page.goto(f"{server}/console/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.fill("#code", code)
+    page.click("button[type=submit]")
+
+
+def test_administrator_manages_users(bridge: Bridge, server: str, page: Page) -> None:
+    admin = add_account(bridge, "administrator", "Trần Quản Trị")
+    officer = add_account(bridge, "officer", "Nguyễn Thị Hương")
+
+    _log_in(page, server, admin.username, admin.totp.now())
+    expect(page).to_have_url(f"{server}/console/users")
+    expect(page.locator(f"#user-{officer.username}")).to_be_visible()
+    assert axe_violations(page) == [], "users"
+    page.screenshot(path=str(ARTIFACTS / "console-users.png"), full_page=True)
+
+    page.fill("#new-username", "le.thi.moi")
+    page.fill("#new-full-name", "Lê Thị Mới")
+    page.select_option("#new-role", "supervisor")
+    page.fill("#new-password", "a long first password")
+    page.click("#create-user")
+    secret = page.locator("#enrolment-secret").inner_text().replace(" ", "")
+    expect(page.locator("#enrolment-qr")).to_be_visible()
+    assert axe_violations(page) == [], "enrolment"
+    page.screenshot(path=str(ARTIFACTS / "console-enrolment.png"), full_page=True)
+
+    page.goto(f"{server}/console/users")
+    row = page.locator(f"#user-{officer.username}")
+    row.locator("select").select_option("auditor")
+    row.get_by_role("button", name="Đổi vai trò").click()
+    expect(page.locator(".notice")).to_contain_text(officer.username)
+    row = page.locator(f"#user-{officer.username}")
+    row.get_by_role("button", name="Vô hiệu hóa").click()
+    expect(page.locator(f"#user-{officer.username} .status")).to_contain_text(
+        "Đã vô hiệu hóa"
+    )
+    assert axe_violations(page) == [], "users after changes"
+    page.goto(f"{server}/console/users?lang=en")
+    expect(page.locator("h1")).to_have_text("Users")
+    assert axe_violations(page) == [], "users in English"
+
+    assert len(secret) == 32
+    roles = {(a.username, a.role, a.disabled) for a in list_accounts(bridge)}
+    assert (officer.username, "auditor", True) in roles
+    assert ("le.thi.moi", "supervisor", False) in roles
+
+
+def list_accounts(bridge: Bridge) -> list[Any]:
+    """Return the accounts as the administrator's page lists them."""
+    return accounts.list_accounts(bridge.store.engine)
 
 
 @pytest.fixture

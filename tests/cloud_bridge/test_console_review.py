@@ -78,7 +78,7 @@ def test_request_page_shows_findings_and_full_id_to_officers(
 ) -> None:
     metadata = {
         **CLEAN_METADATA,
-        "mismatches": [{"field": "name", "id_card": "A", "document": "B"}],
+        "mismatches": [{"field": "full_name", "id_card": "A", "document": "B"}],
         "liveness": {"passed": False},
     }
     request = add_request(bridge, metadata=metadata)
@@ -87,7 +87,7 @@ def test_request_page_shows_findings_and_full_id_to_officers(
     image = officer_client.get(f"/console/requests/{request.request_id}/pages/1")
 
     assert "001085000123" in page.text
-    assert "Không khớp" in page.text
+    assert "Không khớp: Trường: Họ và tên; Trên căn cước: A" in page.text
     assert "KHÔNG ĐẠT" in page.text
     assert "62%" in page.text  # low-confidence field shown with its confidence
     assert "2.000 đ" in page.text
@@ -185,3 +185,55 @@ def test_supervisor_page_shows_the_median_review_time(bridge: Bridge) -> None:
     assert answer.status_code == 200
     assert 'id="median">—' not in answer.text
     assert " s</dd>" in answer.text
+
+
+def test_every_view_of_citizen_data_is_in_the_audit_log(bridge: Bridge) -> None:
+    client = TestClient(create_app(bridge))
+    officer = add_account(bridge, "officer", "Nguyễn Thị Hương")
+    login(client, officer)
+    first = add_request(bridge, citizen_name="Người Thứ Nhất")
+
+    client.get("/console/queue")
+    client.get("/console/queue.json")  # a refresh showing the same list
+    second = add_request(bridge, citizen_name="Người Thứ Hai")
+    client.get("/console/queue.json")  # the list changed
+    client.get(f"/console/requests/{first.request_id}")
+    client.get(f"/console/requests/{first.request_id}/pages/1")
+
+    entries = [e for e in reversed(recent(bridge.store.engine)) if e.seq > 2]
+    views = [(e.actor, e.action, e.subject) for e in entries]
+    assert views == [
+        (officer.username, "queue.view", "list"),
+        (officer.username, "queue.view", "list"),
+        (officer.username, "request.view", first.request_id),
+        (officer.username, "request.page", first.request_id),
+    ]
+    assert first.request_id in entries[0].detail
+    assert second.request_id not in entries[0].detail
+    assert second.request_id in entries[1].detail
+    assert '"page": 1' in entries[3].detail
+    assert all(entry.at for entry in entries)
+    assert verify_chain(bridge.store.engine).ok
+
+
+def test_request_page_names_fields_in_vietnamese_and_english(
+    bridge: Bridge, officer_client: TestClient
+) -> None:
+    metadata = {
+        **CLEAN_METADATA,
+        "fields": {**CLEAN_METADATA["fields"], "new_kiosk_field": "x"},
+        "delivery": {"email": "duc@example.vn", "attach_pdf": True},
+    }
+    request = add_request(bridge, metadata=metadata)
+    url = f"/console/requests/{request.request_id}"
+
+    vietnamese = officer_client.get(url).text
+    english = officer_client.get(url + "?lang=en").text
+
+    assert ">Họ và tên<" in vietnamese
+    assert ">Số hiệu giấy tờ<" in vietnamese
+    assert ">new kiosk field<" in vietnamese
+    assert "full_name" not in vietnamese and "document_number" not in vietnamese
+    assert "<dt>Đính kèm PDF</dt><dd>Có</dd>" in vietnamese
+    assert ">Full name<" in english
+    assert ">Document number<" in english

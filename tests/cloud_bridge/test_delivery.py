@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import hashlib
 import hmac
@@ -9,18 +10,22 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import pytest
+import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
 from cloud_bridge.config import BridgeConfig
+from cloud_bridge.console.tables import delivery_leases
 from cloud_bridge.context import Bridge
 from cloud_bridge.copies import IssuedCopy, Officer
+from cloud_bridge.delivery.leases import DeliveryLeases
 from cloud_bridge.delivery.service import DeliveryService
 from cloud_bridge.http.app import create_app
 from cloud_bridge.store import RequestRecord
@@ -199,4 +204,100 @@ def test_failed_delivery_is_shown_in_the_console_and_kept(
     assert service.listing()[0].state == "pending"
     assert service.listing()[0].attempts == 1
     assert "Gửi bản sao đang lỗi</dt><dd>1</dd>" in supervision.text
+    bridge.close()
+
+
+class SlowInbox(Inbox):
+    """An inbox that takes a moment per message, so two senders overlap."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        """Keep the message after a short wait."""
+        await asyncio.sleep(0.05)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def _copy_ids(messages: list[EmailMessage]) -> list[str]:
+    return [str(message["Subject"]).rsplit(" ", 1)[-1] for message in messages]
+
+
+@pytest.mark.postgres
+def test_two_delivery_loops_on_postgresql_send_each_email_once(
+    bridge_config: BridgeConfig,
+    trust_services: RunningTrustServices,
+    postgres_url: str,
+) -> None:
+    handler = SlowInbox()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    config = _with_delivery(bridge_config, {"smtp": {"port": port}})
+    config = config.model_copy(
+        update={"database": config.database.model_copy(update={"url": postgres_url})}
+    )
+    bridge = Bridge(config)
+    services = [
+        DeliveryService(config, bridge.store, bridge.archive, owner=f"loop-{n}")
+        for n in range(2)
+    ]
+    issued_ids = []
+    for number in range(6):
+        request = add_request(
+            bridge,
+            metadata={**CLEAN_METADATA, "delivery": {"email": f"c{number}@example.vn"}},
+        )
+        issued = bridge.copies.certify(request.request_id, Officer("Lê Văn An", "CC"))
+        services[0].enqueue(request, issued.copy_id, issued.access_code)
+        issued_ids.append(issued.copy_id)
+    counts = [0, 0]
+    start = threading.Barrier(2)
+
+    def loop(index: int) -> None:
+        start.wait()
+        for _ in range(5):
+            counts[index] += services[index].run_due()
+
+    threads = [threading.Thread(target=loop, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    controller.stop()
+
+    assert sorted(_copy_ids(handler.messages)) == sorted(issued_ids)
+    assert sum(counts) == 6
+    assert all(item.state == "delivered" for item in services[0].listing())
+    with bridge.store.engine.connect() as connection:
+        leases = connection.execute(sa.select(delivery_leases)).all()
+    assert leases == []
+    bridge.close()
+
+
+def test_a_crashed_senders_lease_expires_and_another_finishes(
+    bridge_config: BridgeConfig,
+    trust_services: RunningTrustServices,
+    inbox: tuple[Inbox, int],
+) -> None:
+    handler, port = inbox
+    config = _with_delivery(bridge_config, {"smtp": {"port": port}, "lease_s": 60})
+    bridge, request, issued = _issue(config, {"email": "duc@example.vn"})
+    now = [datetime.now(UTC)]
+    crashed = DeliveryService(
+        config, bridge.store, bridge.archive, clock=lambda: now[0], owner="crashed"
+    )
+    survivor = DeliveryService(
+        config, bridge.store, bridge.archive, clock=lambda: now[0], owner="survivor"
+    )
+    crashed.enqueue(request, issued.copy_id, issued.access_code)
+    leased = DeliveryLeases(bridge.store.engine, "crashed", 60)
+    delivery_id = crashed.listing()[0].delivery_id
+    assert leased.claim(delivery_id, now[0]) is not None  # then it "crashes"
+
+    held = survivor.run_due()
+    now[0] += timedelta(seconds=61)
+    finished = survivor.run_due()
+
+    assert held == 0
+    assert finished == 1
+    assert _copy_ids(handler.messages) == [issued.copy_id]
+    assert survivor.listing()[0].state == "delivered"
     bridge.close()

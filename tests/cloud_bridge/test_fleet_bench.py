@@ -1,4 +1,8 @@
-"""``kiosk bench fleet`` at a small scale: it runs and loses nothing."""
+"""``kiosk bench fleet`` at a small scale, on SQLite and PostgreSQL.
+
+It runs, loses nothing, the simulated kiosks' hand-written messages are all
+valid and acknowledged, and the CPU figures are filled in.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,17 @@ from cloud_bridge.fleet.bench import fleet_bench
 
 
 @pytest.mark.slow
-def test_small_fleet_bench_reports_no_loss() -> None:
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_small_fleet_bench_reports_no_loss(
+    engine: str, request: pytest.FixtureRequest
+) -> None:
+    database = []
+    if engine == "postgresql":
+        database = ["--database", request.getfixturevalue("postgres_url")]
     result = CliRunner().invoke(
         fleet_bench,
         [
+            *database,
             "--kiosks",
             "20",
             "--seconds",
@@ -33,5 +44,17 @@ def test_small_fleet_bench_reports_no_loss() -> None:
     assert report["connected"] == 20
     assert report["events_sent"] >= 300
     assert report["events_lost"] == 0
+    sent = report["events_sent"] + report["health_sent"]
+    assert report["broker_acked"] == sent
+    assert report["broker_refused"] == 0
+    assert report["offered_per_s"] > 0
     assert report["messages_stored"] >= report["events_sent"]
     assert report["lag_p95_ms"] > 0
+    assert report["dropped"] == 0, "the simulated kiosks sent invalid messages"
+    assert report["kiosks_cpu_s"] > 0
+    assert report["bridges_cpu_s"] > 0
+    assert report["database"] == engine
+    if engine == "postgresql":
+        assert report["database_cpu_s"] > 0
+    else:
+        assert report["database_cpu_s"] is None

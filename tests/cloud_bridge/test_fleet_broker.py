@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from cloud_bridge.fleet.broker_config import acl_text
 from cloud_bridge.fleet.ca import KioskCa, RevokedSerial
 from tests.broker import (
+    Identity,
     RunningBroker,
     client_identity,
     connect,
@@ -135,3 +137,106 @@ def test_revoked_certificate_is_refused_after_reload(
     broker.reload()
     assert not try_connect(broker, identity)
     assert try_connect(broker, client_identity(ca, tmp_path / "ids", "kiosk-ok"))
+
+
+def _bridge_config_file(
+    tmp_path: Path, broker: RunningBroker, fleet_extra: str
+) -> Path:
+    config = tmp_path / "bridge.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path / "bridge"}"\n'
+        f'[database]\nurl = "sqlite:///{tmp_path / "bridge.db"}"\n'
+        f'[fleet]\nca_dir = "{broker.ca_dir}"\nbroker_port = {broker.port}\n'
+        + fleet_extra,
+        encoding="utf-8",
+    )
+    return config
+
+
+def _registered(ca: KioskCa, tmp_path: Path, config: Path, name: str) -> Identity:
+    from cryptography import x509
+
+    from cloud_bridge.config import load_bridge_config
+    from cloud_bridge.fleet.service import Fleet
+
+    identity = client_identity(ca, tmp_path / "ids", name)
+    fleet = Fleet(load_bridge_config(config))
+    try:
+        cert = x509.load_pem_x509_certificate(identity.certificate.read_bytes())
+        fleet.registry.record_certificate(name, cert)
+    finally:
+        fleet.close()
+    return identity
+
+
+def _refused_soon(broker: RunningBroker, identity: Identity) -> bool:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if not try_connect(broker, identity):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.parametrize("how", ["pid_file", "command"])
+def test_fleet_revoke_pushes_the_crl_and_the_broker_refuses_the_kiosk(
+    broker: RunningBroker, ca: KioskCa, tmp_path: Path, how: str
+) -> None:
+    from click.testing import CliRunner
+
+    from cloud_bridge.fleet.cli import fleet_group
+
+    pid_file = tmp_path / "mosquitto.pid"
+    pid_file.write_text(f"{broker.process.pid}\n", encoding="ascii")
+    extra = (
+        f'broker_pid_file = "{pid_file}"\n'
+        if how == "pid_file"
+        else f'broker_reload_command = ["kill", "-HUP", "{broker.process.pid}"]\n'
+    )
+    config = _bridge_config_file(tmp_path, broker, extra)
+    (tmp_path / "bridge").mkdir()
+    doomed = _registered(ca, tmp_path, config, "kiosk-doomed")
+    other = _registered(ca, tmp_path, config, "kiosk-other")
+    assert try_connect(broker, doomed)
+    crl_before = ca.crl_path.read_bytes()
+
+    result = CliRunner().invoke(
+        fleet_group, ["revoke", "kiosk-doomed", "--config", str(config)]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "broker reloaded" in result.output
+    assert ca.crl_path.read_bytes() != crl_before
+    assert not list(ca.crl_path.parent.glob(f".{ca.crl_path.name}.*"))
+    assert _refused_soon(broker, doomed)
+    assert try_connect(broker, other)
+    assert broker.process.poll() is None
+
+
+def test_a_broker_that_cannot_be_reloaded_is_reported(
+    broker: RunningBroker, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from cloud_bridge.fleet.cli import fleet_group
+
+    config = _bridge_config_file(
+        tmp_path, broker, f'broker_pid_file = "{tmp_path / "missing.pid"}"\n'
+    )
+    (tmp_path / "bridge").mkdir()
+
+    result = CliRunner().invoke(fleet_group, ["crl", "--config", str(config)])
+
+    assert result.exit_code != 0
+    assert "CRL is written but the broker did not reload" in result.output
+    assert "missing.pid" in result.output
+
+
+def test_broker_config_names_the_pid_file(tmp_path: Path) -> None:
+    from cloud_bridge.fleet.broker_config import config_text
+
+    text = config_text(
+        tmp_path, tmp_path / "acl", "127.0.0.1", 8883, pid_file=tmp_path / "m.pid"
+    )
+
+    assert f"pid_file {tmp_path / 'm.pid'}\n" in text

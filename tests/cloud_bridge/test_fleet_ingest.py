@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from cloud_bridge.fleet import schema
 from cloud_bridge.fleet.ca import KioskCa
@@ -136,16 +139,19 @@ def test_bad_payloads_are_dropped_and_counted(
         client.publish(topic, b'{"schema_name": "event"}', qos=1)
         client.publish(topic, b"x" * 10_000, qos=1)
         client.publish(topic, event(KIOSKS[1], 2).to_bytes(), qos=1)
+        naive = event(kiosk_id, 3).model_dump(mode="json")
+        naive["sent_at"] = "2026-01-01T08:00:00"  # no offset: ambiguous
+        client.publish(topic, json.dumps(naive).encode(), qos=1)
         client.publish(f"kiosk/{kiosk_id}/unknown-leaf", good.to_bytes(), qos=1)
         client.publish(topic, good.to_bytes(), qos=1)
         client.publish(topic, good.to_bytes(), qos=1)
         wait_until(lambda: registry.count(schema.events) == 1)
-        wait_until(lambda: sum(ingestor.stats.dropped.values()) == 4)
+        wait_until(lambda: sum(ingestor.stats.dropped.values()) == 5)
     finally:
         client.disconnect()
         client.loop_stop()
         ingestor.stop()
-    assert ingestor.stats.dropped["malformed"] == 2
+    assert ingestor.stats.dropped["malformed"] == 3
     assert ingestor.stats.dropped["oversized"] == 1
     assert ingestor.stats.dropped["spoofed"] == 1
     assert registry.count(schema.events) == 1
@@ -172,3 +178,65 @@ def test_status_and_revoked_kiosks(
         ingestor.stop()
     assert registry.count(schema.events) == 0
     assert registry.kiosk(KIOSKS[1]).revoked_at is not None
+
+
+def test_large_payloads_with_properties_are_read_whole(
+    broker: RunningBroker, registry: FleetRegistry, tmp_path: Path
+) -> None:
+    ingestor = Ingestor(registry, bridge_address(broker))
+    ingestor.start()
+    kiosk_id = KIOSKS[0]
+    client = kiosk_client(broker, kiosk_id, tmp_path)
+    big = new_message(
+        Event,
+        kiosk_id=kiosk_id,
+        event_type="fault",
+        occurred_at=datetime.now(UTC),
+        detail={f"line{n}": "x" * 1500 for n in range(20)},
+    )
+    assert len(big.to_bytes()) > 30_000  # several TLS records, 3-byte length
+    properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    properties.ContentType = "application/json"
+    properties.UserProperty = [("agent", "1.4.0"), ("boot", "7")]
+    small = [event(kiosk_id, n) for n in range(50)]
+    try:
+        topic = f"kiosk/{kiosk_id}/events"
+        client.publish(topic, big.to_bytes(), qos=1, properties=properties)
+        for message in small:
+            client.publish(topic, message.to_bytes(), qos=0, properties=properties)
+        wait_until(lambda: registry.count(schema.events) == 51)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        ingestor.stop()
+    stored = registry.recent_events(kiosk_id, limit=100)
+    detail = next(e["detail"] for e in stored if e["message_id"] == big.message_id)
+    assert detail == big.detail
+    assert sum(ingestor.stats.dropped.values()) == 0
+
+
+def test_ingestion_resumes_after_the_broker_restarts(
+    broker: RunningBroker, registry: FleetRegistry, tmp_path: Path
+) -> None:
+    ingestor = Ingestor(registry, bridge_address(broker))
+    ingestor.start()
+    kiosk_id = KIOSKS[0]
+    topic = f"kiosk/{kiosk_id}/events"
+    client = kiosk_client(broker, kiosk_id, tmp_path)
+    client.publish(topic, event(kiosk_id, 1).to_bytes(), qos=1)
+    wait_until(lambda: registry.count(schema.events) == 1)
+    client.disconnect()
+    client.loop_stop()
+    ingestor.connected.clear()
+    broker.stop()
+    restarted = start_broker(tmp_path / "again", broker.ca_dir, broker.port)
+    try:
+        assert ingestor.connected.wait(40), "the bridge did not reconnect"
+        client = kiosk_client(restarted, kiosk_id, tmp_path)
+        client.publish(topic, event(kiosk_id, 2).to_bytes(), qos=1)
+        wait_until(lambda: registry.count(schema.events) == 2)
+        client.disconnect()
+        client.loop_stop()
+    finally:
+        ingestor.stop()
+        restarted.stop()

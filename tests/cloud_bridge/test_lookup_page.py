@@ -98,3 +98,13 @@ def test_oversized_upload_is_refused(bridge: Bridge) -> None:
     assert form.status_code == 413
     assert "quá lớn" in form.text
     assert api.status_code == 413
+
+
+def test_guessing_is_limited_across_two_instances(bridge: Bridge) -> None:
+    other = Bridge(bridge.config)  # a second instance on the same database
+    apps = [TestClient(create_app(bridge)), TestClient(create_app(other))]
+
+    answers = [apps[n % 2].get(f"/c/UNKNOWN{n}") for n in range(4)]
+
+    assert [answer.status_code for answer in answers] == [404, 404, 404, 429]
+    other.close()

@@ -56,3 +56,19 @@ def test_ocr_recogniser_variant_is_measured_and_recorded(
             resolve_variant(entry, tmp_path, "int8")
     else:
         assert resolve_variant(entry, tmp_path, "int8")[1] == tmp_path / "int8"
+
+
+def test_sface_is_prepared_for_quantization(
+    manifest: Manifest, model_dir: Path
+) -> None:
+    import onnx
+
+    from models.quantize import _first_layer, _weights_as_constants
+
+    model = onnx.load(model_dir / manifest.get_model("sface").file)
+    assert len(model.graph.input) > 100  # the exporter listed every weight
+    _weights_as_constants(model)
+    assert [tensor.name for tensor in model.graph.input] == ["data"]
+    (first,) = _first_layer(model)
+    convs = [node for node in model.graph.node if node.op_type == "Conv"]
+    assert first == convs[0].name

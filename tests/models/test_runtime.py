@@ -69,3 +69,11 @@ def test_missing_litert_names_the_package(
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(RuntimeMissingError, match="ai-edge-litert"):
         load_model(manifest.get_model("face_landmark"), model_dir)
+
+
+def test_weights_listed_as_inputs_are_constants(
+    manifest: Manifest, model_dir: Path
+) -> None:
+    # The SFace file lists its weights among its inputs; only the image is fed.
+    model = load_model(manifest.get_model("sface"), model_dir, threads=1)
+    assert [spec.name for spec in model.inputs] == ["data"]

@@ -24,6 +24,12 @@ from ota.health import ModelHealthCheck
 from ota.publish import publish_bundle
 from ota.repository import UpdateRepository, init_repository
 from protocol.updates import InstallReport
+from tests.cloud_bridge.conftest import (  # noqa: F401  (fixtures)
+    _session_token,
+    bridge_base,
+    bridge_config,
+    hsm_token,
+)
 
 KIOSK = "kiosk-hn-001"
 BASE = "http://bridge.test/ota/v1"

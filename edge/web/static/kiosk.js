@@ -42,7 +42,12 @@
 
   function poll() {
     fetch("/api/state").then(function (r) { return r.json(); }).then(function (s) {
-      if (s.step !== step || s.expired) { window.location.replace("/"); return; }
+      var changed = s.asleep !== (body.dataset.asleep === "on") ||
+        s.speech !== (body.dataset.speech === "on") ||
+        s.large_text !== (body.dataset.largeText === "on");
+      if (s.step !== step || s.expired || changed) {
+        window.location.replace("/"); return;
+      }
       if (s.warning) { showDialog(s.seconds_left); } else { hideDialog(); }
     }).catch(function () {});
   }

@@ -1,0 +1,59 @@
+"""The mmap threshold for copy-sized buffers."""
+
+from __future__ import annotations
+
+import ctypes.util
+import subprocess
+import sys
+
+import pytest
+
+from kiosk import memory
+
+PROBE = """
+import sys
+from kiosk.memory import return_large_blocks
+if sys.argv[1] == "fixed":
+    assert return_large_blocks()
+def rss_kb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+# free a large block once: glibc then raises its threshold to 24 MB
+block = bytearray(24 << 20)
+del block
+base = rss_kb()
+# copy-sized buffers between small long-lived objects, as while signing
+big, small = [], []
+for _ in range(20):
+    big.append(bytearray(6 << 20))
+    small.append(bytearray(64 << 10))
+del big
+print(rss_kb() - base)
+"""
+
+
+def test_mallopt_is_applied_on_glibc() -> None:
+    assert memory.return_large_blocks() is True
+
+
+def test_without_a_c_library_nothing_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+
+    assert memory.return_large_blocks() is False
+
+
+def test_freed_copy_sized_buffers_go_back_to_the_system() -> None:
+    def grown(mode: str) -> int:
+        done = subprocess.run(
+            [sys.executable, "-c", PROBE, mode],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return int(done.stdout.strip())
+
+    # 20 buffers of 6 MB, all freed: with the threshold fixed they go back,
+    # without it the small objects between them pin them in the heap
+    assert grown("fixed") < 8 << 10
+    assert grown("default") > 60 << 10

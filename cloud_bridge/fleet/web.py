@@ -17,6 +17,7 @@ import logging
 import secrets
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -52,17 +53,34 @@ PEM = "application/x-pem-file"
 STYLESHEET = Path(__file__).parent / "templates" / "fleet.css"
 
 
+@dataclass(frozen=True)
+class Manager:
+    """Who is using the fleet pages.
+
+    A console session has a name and a CSRF token every form must return;
+    a caller with the API token sends no cookie, so needs no CSRF token.
+    """
+
+    name: str
+    csrf_token: str | None = None
+
+
+API_CALLER = Manager("fleet API token")
+
+
 def fleet_router(
-    fleet: Fleet, signed_in: Callable[[Request], bool] | None = None
+    fleet: Fleet, signed_in: Callable[[Request], Manager | None] | None = None
 ) -> APIRouter:
     """Return the router serving enrollment, the fleet pages and /metrics.
 
-    ``signed_in`` tells whether a request carries a console session of a
-    fleet manager or administrator; the API token is accepted too (for
-    Prometheus and scripts).
+    ``signed_in`` returns the console session of a fleet manager or
+    administrator the request carries, if any; the API token is accepted too
+    (for Prometheus and scripts).
     """
     router = APIRouter()
-    manager = Depends(_manager_check(fleet, signed_in))
+    check = _manager_check(fleet, signed_in)
+    manager = Depends(check)
+    caller = Depends(check)  # annotations are strings here: no local aliases
 
     @router.get("/fleet/static/fleet.css")
     def stylesheet() -> Response:
@@ -113,23 +131,31 @@ def fleet_router(
         )
         return HTMLResponse(html)
 
-    @router.get(
-        "/fleet/kiosks/{kiosk_id}", response_class=HTMLResponse, dependencies=[manager]
-    )
-    def kiosk_page(kiosk_id: str, sent: str = "") -> HTMLResponse:
+    @router.get("/fleet/kiosks/{kiosk_id}", response_class=HTMLResponse)
+    def kiosk_page(
+        kiosk_id: str, sent: str = "", who: Manager = caller
+    ) -> HTMLResponse:
         """Show one kiosk with charts, commands and events."""
-        return HTMLResponse(_kiosk_page(fleet, kiosk_id, sent))
+        return HTMLResponse(_kiosk_page(fleet, kiosk_id, sent, who.csrf_token or ""))
 
-    @router.post("/fleet/kiosks/{kiosk_id}/commands", dependencies=[manager])
+    @router.post("/fleet/kiosks/{kiosk_id}/commands")
     def send_command(
         kiosk_id: str,
         name: Annotated[str, Form()],
         key: Annotated[str, Form()] = "",
         value: Annotated[str, Form()] = "",
         urgent: Annotated[str, Form()] = "",
+        csrf_token: Annotated[str, Form()] = "",
+        who: Manager = caller,
     ) -> RedirectResponse:
-        """Send a command and return to the kiosk's page."""
-        _send(fleet, kiosk_id, name, key, value, urgent=bool(urgent))
+        """Send a command in the sender's name and return to the kiosk's page."""
+        if who.csrf_token is not None and not secrets.compare_digest(
+            csrf_token.encode(), who.csrf_token.encode()
+        ):
+            raise HTTPException(
+                403, "the form has expired; reload the kiosk's page and send again"
+            )
+        _send(fleet, kiosk_id, name, key, value, urgent=bool(urgent), by=who.name)
         return RedirectResponse(f"../{kiosk_id}?sent={name}", status_code=303)
 
     @router.get("/fleet/api/kiosks", dependencies=[manager])
@@ -189,10 +215,13 @@ def view_json(v: KioskView) -> dict[str, Any]:
     }
 
 
-def _manager_check(fleet: Fleet, signed_in: Callable[[Request], bool] | None) -> Any:
-    def check(request: Request) -> None:
-        if signed_in is not None and signed_in(request):
-            return
+def _manager_check(
+    fleet: Fleet, signed_in: Callable[[Request], Manager | None] | None
+) -> Callable[[Request], Manager]:
+    def check(request: Request) -> Manager:
+        session = signed_in(request) if signed_in is not None else None
+        if session is not None:
+            return session
         configured = fleet.config.fleet.api_token
         if configured is None:
             raise HTTPException(
@@ -206,6 +235,7 @@ def _manager_check(fleet: Fleet, signed_in: Callable[[Request], bool] | None) ->
                 "sign in with the fleet token",
                 headers={"WWW-Authenticate": 'Basic realm="fleet"'},
             )
+        return API_CALLER
 
     return check
 
@@ -232,7 +262,7 @@ def _enrollment(action: Any) -> Enrolled:
     return result
 
 
-def _kiosk_page(fleet: Fleet, kiosk_id: str, sent: str = "") -> str:
+def _kiosk_page(fleet: Fleet, kiosk_id: str, sent: str, csrf_token: str) -> str:
     try:
         record = fleet.registry.kiosk(kiosk_id)
     except NotFoundError as exc:
@@ -254,12 +284,20 @@ def _kiosk_page(fleet: Fleet, kiosk_id: str, sent: str = "") -> str:
         command_names=BUTTONS,
         sent=sent if sent in COMMAND_NAMES else "",
         commands=fleet.registry.commands_for(kiosk_id),
+        csrf_token=csrf_token,
         events=fleet.registry.recent_events(kiosk_id),
     )
 
 
 def _send(
-    fleet: Fleet, kiosk_id: str, name: str, key: str, value: str, *, urgent: bool
+    fleet: Fleet,
+    kiosk_id: str,
+    name: str,
+    key: str,
+    value: str,
+    *,
+    urgent: bool,
+    by: str,
 ) -> None:
     if name not in COMMAND_NAMES:
         raise HTTPException(400, f"unknown command {name!r}")
@@ -271,6 +309,6 @@ def _send(
         {"key": key, "value": value} if name == "set_config" else {}
     )
     try:
-        fleet.commander.send(kiosk_id, name, args, urgent=urgent)
+        fleet.commander.send(kiosk_id, name, args, urgent=urgent, requested_by=by)
     except FleetError as exc:
         raise HTTPException(503, str(exc)) from exc

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request
 
 from cloud_bridge.console.web import LoginRequiredError, current_session
 from cloud_bridge.fleet.service import Fleet
-from cloud_bridge.fleet.web import fleet_router
+from cloud_bridge.fleet.web import Manager, fleet_router
 from cloud_bridge.ota_routes import ota_router
 
 logger = logging.getLogger(__name__)
@@ -20,12 +20,12 @@ FLEET_ROLES = frozenset({"fleet_manager", "administrator"})
 def bridge_routers(bridge: Any) -> list[APIRouter]:
     """Return the fleet, OTA and kiosk intake routers for ``bridge``."""
 
-    def fleet_manager_signed_in(request: Request) -> bool:
+    def fleet_manager_signed_in(request: Request) -> Manager | None:
         try:
-            current_session(bridge, request, FLEET_ROLES)
+            session = current_session(bridge, request, FLEET_ROLES)
         except (LoginRequiredError, HTTPException):
-            return False
-        return True
+            return None
+        return Manager(session.user.username, session.csrf_token)
 
     return [
         fleet_router(Fleet(bridge.config), fleet_manager_signed_in),

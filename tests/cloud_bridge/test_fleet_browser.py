@@ -198,6 +198,7 @@ def test_fleet_manager_lists_opens_and_pings_a_kiosk(
     history = page.get_by_role("table", name="Commands sent")
     expect(history.locator("tbody tr")).to_have_count(1)
     expect(history).to_contain_text("waiting")
+    expect(history).to_contain_text(manager.username)  # who sent it
     message = kiosk_inbox.get(timeout=10)
     command = parse_message(Command, bytes(message.payload))
     assert command.kiosk_id == KIOSKS[0]

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from cloud_bridge.config import BridgeConfig
+from cloud_bridge.context import Bridge
 from cloud_bridge.hsm import (
     HsmToken,
     create_softhsm_token,
@@ -127,3 +128,16 @@ def trust_services(bridge_config: BridgeConfig) -> Iterator[RunningTrustServices
     """The TSA, CRL and OCSP services for ``bridge_config``, during one test."""
     with serve_trust_services(bridge_config) as running:
         yield running
+
+
+@pytest.fixture
+def bridge(
+    bridge_config: BridgeConfig, trust_services: RunningTrustServices
+) -> Iterator[Bridge]:
+    """A bridge with its token, trust services and a fresh SQLite database.
+
+    Test files that need another kind of bridge define their own.
+    """
+    bridge = Bridge(bridge_config)
+    yield bridge
+    bridge.close()

@@ -15,12 +15,10 @@ import pytest
 import uvicorn
 from playwright.sync_api import Page, expect, sync_playwright
 
-from cloud_bridge.config import BridgeConfig
 from cloud_bridge.console import accounts
 from cloud_bridge.context import Bridge
 from cloud_bridge.copies import IssuedCopy, Officer
 from cloud_bridge.http.app import create_app
-from cloud_bridge.trust_services import RunningTrustServices
 from tests.cloud_bridge.consoles import PASSWORD, add_account, add_request
 from tests.conftest import free_port
 from tests.edge.browser import axe_violations
@@ -37,16 +35,6 @@ CHROMIUM_ARGS = [
 ]
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-
-@pytest.fixture
-def bridge(
-    bridge_config: BridgeConfig, trust_services: RunningTrustServices
-) -> Iterator[Bridge]:
-    """A bridge with its token and trust services."""
-    bridge = Bridge(bridge_config)
-    yield bridge
-    bridge.close()
 
 
 @pytest.fixture

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from cloud_bridge.audit import recent, verify_chain
-from cloud_bridge.config import BridgeConfig
 from cloud_bridge.console.tables import review_times
 from cloud_bridge.context import Bridge
 from cloud_bridge.decisions import mark_published, pending_decisions
 from cloud_bridge.http.app import create_app
-from cloud_bridge.trust_services import RunningTrustServices
 from tests.cloud_bridge.consoles import (
     CLEAN_METADATA,
     add_account,
@@ -24,16 +20,6 @@ from tests.cloud_bridge.consoles import (
 )
 
 HOSTILE_NAME = '<script>alert("x")</script><b>Đức</b>'
-
-
-@pytest.fixture
-def bridge(
-    bridge_config: BridgeConfig, trust_services: RunningTrustServices
-) -> Iterator[Bridge]:
-    """A bridge with its token and trust services."""
-    bridge = Bridge(bridge_config)
-    yield bridge
-    bridge.close()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import multiprocessing
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -54,16 +53,6 @@ def request(config: BridgeConfig, pages: int = 1, **changes: object) -> CopyRequ
 def page() -> bytes:
     """A scanned page as the document camera gives it."""
     return jpeg_bytes(scan_page(seed=3))
-
-
-@pytest.fixture
-def bridge(
-    bridge_config: BridgeConfig, trust_services: RunningTrustServices
-) -> Iterator[Bridge]:
-    """A bridge with its token, trust services and a fresh SQLite database."""
-    bridge = Bridge(bridge_config)
-    yield bridge
-    bridge.close()
 
 
 @pytest.fixture

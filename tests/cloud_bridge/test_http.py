@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
-from cloud_bridge.config import BridgeConfig
 from cloud_bridge.context import Bridge
 from cloud_bridge.copies import CopyRequest, IssuedCopy, Officer
 from cloud_bridge.http.app import create_app
-from cloud_bridge.trust_services import RunningTrustServices
 from tests.cloud_bridge.samples import jpeg_bytes, scan_page
-
-
-@pytest.fixture
-def bridge(
-    bridge_config: BridgeConfig, trust_services: RunningTrustServices
-) -> Iterator[Bridge]:
-    """A bridge with its token and trust services."""
-    bridge = Bridge(bridge_config)
-    yield bridge
-    bridge.close()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import date
 
 import pikepdf
@@ -25,7 +24,6 @@ from cloud_bridge.pades import (
 from cloud_bridge.pages import load_pages
 from cloud_bridge.render import CopyContent, render_copy
 from cloud_bridge.signing import CopySigner, http_timestamper
-from cloud_bridge.trust_services import RunningTrustServices
 from cloud_bridge.verify import verify_pdf
 from tests.cloud_bridge.samples import jpeg_bytes, scan_page
 
@@ -40,16 +38,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def bridge(
-    bridge_config: BridgeConfig, trust_services: RunningTrustServices
-) -> Iterator[Bridge]:
-    """A bridge with its token and trust services."""
-    bridge = Bridge(bridge_config)
-    yield bridge
-    bridge.close()
 
 
 def rendered(config: BridgeConfig, signature: SignatureText | None = TEXT) -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,16 +22,6 @@ from cloud_bridge.trust_services import RunningTrustServices
 from tests.cloud_bridge.consoles import add_request
 
 TOKEN = "/api/reuse/v1/token"
-
-
-@pytest.fixture
-def bridge(
-    bridge_config: BridgeConfig, trust_services: RunningTrustServices
-) -> Iterator[Bridge]:
-    """A bridge with its token and trust services."""
-    bridge = Bridge(bridge_config)
-    yield bridge
-    bridge.close()
 
 
 @pytest.fixture

@@ -104,12 +104,13 @@ def bridge(tmp_path: Path) -> Iterator[Bridge]:
     app.include_router(create_ota_router(office.root / "repo", office.director))
     server = ServerThread(app, free_port())
     server.start()
-    yield Bridge(broker, fleet, ingestor, office, server)
+    running = Bridge(broker, fleet, ingestor, office, server)
+    yield running
     server.stop()
     ingestor.stop()
     fleet.close()
     office.director.engine.dispose()
-    broker.stop()
+    running.broker.stop()  # a test may have restarted it: stop the one running
 
 
 def start_agent(

@@ -58,6 +58,7 @@ class BenchResult:
     submit_to_print_ms: list[float] = field(default_factory=list)
     idle_cpu_percent: float = 0.0
     rss_mb: float = 0.0
+    peak_rss_mb: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         """Return medians and 95th percentiles as JSON-ready data."""
@@ -68,6 +69,7 @@ class BenchResult:
             "submit_to_print": _stats(self.submit_to_print_ms),
             "idle_cpu_percent": round(self.idle_cpu_percent, 2),
             "rss_mb": round(self.rss_mb, 1),
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
         }
 
 
@@ -100,6 +102,7 @@ def run_visits(
             client.post("/action/finish", data={"step": agent.controller.step.value})
     result.idle_cpu_percent = _idle_cpu(idle_s)
     result.rss_mb = _rss_mb()
+    result.peak_rss_mb = _rss_mb("VmHWM:")
     return result
 
 
@@ -161,9 +164,10 @@ def _idle_cpu(seconds: float) -> float:
     return 100.0 * used / seconds
 
 
-def _rss_mb() -> float:
+def _rss_mb(field: str = "VmRSS:") -> float:
+    """Return the process's resident (or, with ``VmHWM:``, peak) memory."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field):
             return int(line.split()[1]) / 1024
     return 0.0
 

@@ -27,6 +27,7 @@ from drivers.config import DevicesConfig
 from edge.config import VisionSection
 from edge.errors import VisionError
 from edge.face import FaceChecker, FaceOutcome, FaceReference, SimulatedFaceChecker
+from kiosk.memory import give_back_free_memory
 from models.errors import FaceNotFoundError, ModelError
 from models.faces.liveness import (
     Challenge,
@@ -132,6 +133,7 @@ class VisionModels:
                 self.page_reader()
         except VisionError as exc:
             logger.error("%s", exc)
+        give_back_free_memory()
 
     def _load(self, what: str, load: Callable[[], T]) -> T:
         try:

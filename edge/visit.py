@@ -35,6 +35,7 @@ from edge.printing import CopyPrinter
 from edge.reading import DocumentReader, combine
 from edge.speech import DEFAULT_VOLUME
 from edge.store import AgentStore, StoredPage
+from kiosk.memory import give_back_free_memory
 from models.id_card import IdCard
 from protocol.envelope import new_message
 from protocol.requests import (
@@ -325,6 +326,8 @@ class VisitController:
         self._step = Step.WELCOME
         self._data = self._fresh_data(language)
         self._show_scene()
+        # the visit's frames, pages and inference buffers are free now
+        give_back_free_memory()
 
     # ----- the steps
 

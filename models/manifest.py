@@ -55,6 +55,13 @@ class ModelEntry(_Strict):
     licence: str = Field(min_length=1, description="The model's licence.")
     inputs: list[str] = Field(description="Input tensors: name, type, meaning.")
     outputs: list[str] = Field(description="Output tensors: name, type, meaning.")
+    weights_as_inputs: bool = Field(
+        False,
+        description=(
+            "The exporter also listed the weights as graph inputs; they are "
+            "made constants again when the model is loaded."
+        ),
+    )
 
 
 class FaceVerificationEntry(_Strict):

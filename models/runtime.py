@@ -13,7 +13,8 @@ import importlib
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from numpy.typing import NDArray
 from models.errors import InferenceError, ModelError, RuntimeMissingError
 from models.files import checked_path
 from models.manifest import ModelEntry
+from models.prepare import onnx_available, prepared_copy
 
 logger = logging.getLogger(__name__)
 
@@ -129,10 +131,12 @@ class OnnxModel(InferenceModel):
         # Spinning threads would steal the cores other kiosk processes share.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            source = _prepared_graph(path, free_spatial_dims)
-            self._session = ort.InferenceSession(
-                source, options, providers=["CPUExecutionProvider"]
-            )
+            with _onnx_source(entry, path, free_spatial_dims) as source:
+                self._session = ort.InferenceSession(
+                    str(source), options, providers=["CPUExecutionProvider"]
+                )
+        except ModelError:
+            raise
         except Exception as exc:
             raise InferenceError(
                 f"ONNX Runtime cannot load {path} ({entry.name}): {exc}"
@@ -240,40 +244,29 @@ def load_model(
     return model
 
 
-def _prepared_graph(path: Path, free_spatial_dims: bool) -> bytes | str:
-    """Return the ONNX model at ``path`` ready for ONNX Runtime, in memory.
+@contextmanager
+def _onnx_source(
+    entry: ModelEntry, path: Path, free_spatial_dims: bool
+) -> Iterator[Path]:
+    """Yield the file ONNX Runtime should open for ``entry``.
 
-    Weights that an old exporter also listed as graph inputs (SFace lists
-    all 174 of them) are made constants again: ONNX Runtime will not fold
-    a batch norm into its convolution while the weights could be fed from
-    outside, which cost SFace about a fifth of its time. With
-    ``free_spatial_dims`` the 4-D inputs' height and width become dynamic.
-    The file and its hash are unchanged. Without the ``onnx`` package a
-    model that needs neither change is loaded from its path as it is.
+    That is the model's own file, or an adjusted copy (see
+    :mod:`models.prepare`) when its weights are listed as inputs or its
+    spatial dimensions are to be freed. Without the ``onnx`` package a model
+    whose only flaw is its listed weights is opened as it is, slower.
     """
-    if not free_spatial_dims:
-        try:
-            importlib.import_module("onnx")
-        except ImportError:
-            return str(path)
-    onnx = _import_runtime("onnx", "onnx")
-    model = onnx.load(str(path))
-    graph = model.graph
-    weights = {tensor.name for tensor in graph.initializer}
-    fed = [tensor for tensor in graph.input if tensor.name not in weights]
-    changed = len(fed) != len(graph.input)
-    if changed:
-        del graph.input[:]
-        graph.input.extend(fed)
-    if free_spatial_dims:
-        for tensor in graph.input:
-            dims = tensor.type.tensor_type.shape.dim
-            if len(dims) == 4:
-                dims[2].dim_param, dims[3].dim_param = "height", "width"
-        del graph.value_info[:]
-    elif not changed:
-        return str(path)
-    return bytes(model.SerializeToString())
+    adjust = free_spatial_dims or entry.weights_as_inputs
+    if adjust and not free_spatial_dims and not onnx_available():
+        logger.warning(
+            "%s runs slower without the `onnx` package (pip install onnx)",
+            entry.name,
+        )
+        adjust = False
+    if not adjust:
+        yield path
+        return
+    with prepared_copy(path, entry.sha256, free_spatial_dims) as copy:
+        yield copy
 
 
 def _import_runtime(module: str, package: str) -> Any:

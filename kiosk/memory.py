@@ -16,7 +16,7 @@ Fixing the threshold does nothing for the many smaller blocks a kiosk
 visit leaves scattered through the heap (decoded frames, OCR line crops,
 inference outputs); the agent hands those pages back with ``malloc_trim``
 when a visit ends. Measured by ``kiosk bench visit``: the idle agent with
-every model loaded fell from 421 MB to 274 MB, together with adjusting the
+every model loaded fell from 421 MB to 261 MB, together with adjusting the
 SFace graph in a child process (see ``models.prepare``).
 """
 

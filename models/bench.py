@@ -27,7 +27,8 @@ from models.faces.tracking import FaceMesher, QuickFaceDetector
 from models.faces.verification import FaceVerifier
 from models.images import BgrImage, read_image
 from models.manifest import Manifest, load_manifest
-from models.ocr import evaluation
+from models.ocr import evaluation, synthetic
+from models.ocr.documents import DOCUMENT_TYPES
 from models.ocr.fields import extract_fields
 from models.ocr.page import PageReader
 from models.ocr.reference import shipped_trueocr
@@ -36,6 +37,7 @@ from models.runtime import load_model
 logger = logging.getLogger(__name__)
 
 DEFAULT_CACHE_DIR = Path("var/face-calibration")
+ID_SEED = 5000
 TARGETS = {
     "ocr_cer_clean": 0.01,
     "ocr_cer_camera": 0.03,
@@ -133,6 +135,33 @@ def measure_ocr(
     return report
 
 
+def measure_id_numbers(
+    manifest: Manifest, model_dir: Path, count: int, first_seed: int = ID_SEED
+) -> dict[str, Any]:
+    """Return how often the ID number is read exactly on ``count`` camera pages.
+
+    The pages are the generated pages that carry an ID number, from seed
+    ``first_seed`` on: apart from the CER pages and from the seeds the
+    number reading was tuned on (0-599 and 1000-1539).
+    """
+    reader = PageReader.from_manifest(manifest, model_dir, threads=1)
+    fonts = synthetic.available_fonts()
+    exact = total = 0
+    seed = first_seed
+    while total < count:
+        font = fonts[(seed // len(DOCUMENT_TYPES)) % len(fonts)]
+        page = synthetic.render_page(seed, font)
+        truth = page.fields.get("id_number")
+        if truth is not None:
+            camera = synthetic.camera_version(page, seed)
+            fields = extract_fields(reader.read(camera.image).lines)
+            found = fields.get("id_number")
+            exact += found is not None and found.value == truth
+            total += 1
+        seed += 1
+    return {"pages": total, "exact": round(exact / total, 4), "first_seed": first_seed}
+
+
 def _our_reading(
     reader: PageReader, raw: list[str]
 ) -> Callable[[BgrImage], evaluation.Reading]:
@@ -154,9 +183,15 @@ def verdicts(report: dict[str, Any]) -> dict[str, bool | None]:
         result["ocr_cer_clean"] = clean["cer"] <= TARGETS["ocr_cer_clean"]
         result["ocr_cer_camera"] = camera["cer"] <= TARGETS["ocr_cer_camera"]
         both = (clean, camera)
+        # the camera pages with an ID number, when counted apart, are many more
+        numbers = report.get("ocr_id_numbers")
+        rates = [clean.get("id_number_exact", 0)]
+        if isinstance(numbers, dict):
+            rates.append(numbers["exact"])
+        else:
+            rates.append(camera.get("id_number_exact", 0))
         result["ocr_id_number_exact"] = all(
-            side.get("id_number_exact", 0) >= TARGETS["ocr_id_number_exact"]
-            for side in both
+            rate >= TARGETS["ocr_id_number_exact"] for rate in rates
         )
         result["ocr_full_name_exact"] = all(
             side.get("full_name_exact", 0) >= TARGETS["ocr_full_name_exact"]
@@ -242,6 +277,13 @@ def _calibration_figures(manifest: Manifest, faces_dir: Path, cache_dir: Path) -
 )
 @click.option("--pages", type=click.IntRange(0, 500), default=16, show_default=True)
 @click.option(
+    "--id-pages",
+    type=click.IntRange(0, 5000),
+    default=0,
+    show_default=True,
+    help="Camera pages with an ID number to read apart (400 gives 0.25% steps).",
+)
+@click.option(
     "--trueocr-wheel",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
@@ -255,6 +297,7 @@ def vision_bench(
     model_dir: Path,
     cache_dir: Path,
     pages: int,
+    id_pages: int,
     trueocr_wheel: Path | None,
     as_json: bool,
 ) -> None:
@@ -278,6 +321,8 @@ def vision_bench(
             if pages
             else "skipped"
         )
+        if id_pages:
+            report["ocr_id_numbers"] = measure_id_numbers(manifest, model_dir, id_pages)
     except ModelError as exc:
         raise click.ClickException(str(exc)) from exc
     report["face_verification"] = _calibration_figures(manifest, faces_dir, cache_dir)

@@ -1,9 +1,11 @@
 """Find the 12-digit ID number in recognised lines, using its structure.
 
 A camera reading of a small ID card can glue the label's punctuation to
-the number ("No-1025..." for "No.: 025...") or read a digit as a look-alike
-letter (B for 8, O for 0). Each run of digit-like characters is turned into
-digits and every 12-digit window of it is scored against the structure of
+the number ("No-1025..." for "No.: 025..."), read a digit as a look-alike
+letter (B or R for 8, O for 0) or see a slash between two digits ("08/909...",
+the label's own slash seen again). Each run of digit-like characters, single
+slashes inside it dropped, is turned into digits and every 12-digit window
+of it is scored against the structure of
 the number (Circular 07/2016/TT-BCA): a known province code, a sex and
 century digit that agrees with the page's sex and date of birth, and the
 two birth-year digits. The best-scoring window wins; a tie goes to the
@@ -15,7 +17,7 @@ from the structure and is left as read.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -23,9 +25,9 @@ from models.id_card import PROVINCE_CODES
 
 ID_LENGTH = 12
 MIN_TRUE_DIGITS = 9
-DIGIT_LIKE = re.compile(r"[0-9OoDIlBS]{12,}")
+DIGIT_LIKE = re.compile(r"[0-9OoDIlBSR](?:/?[0-9OoDIlBSR]){11,}")
 LOOKALIKES = str.maketrans(
-    {"O": "0", "o": "0", "D": "0", "I": "1", "l": "1", "B": "8", "S": "5"}
+    {"O": "0", "o": "0", "D": "0", "I": "1", "l": "1", "B": "8", "S": "5", "R": "8"}
 )
 
 
@@ -55,26 +57,38 @@ def structure_score(number: str, birth: date | None, sex: str | None) -> int:
     return score
 
 
+def digit_windows(text: str) -> Iterator[tuple[tuple[int, ...], str, str]]:
+    """Yield every 12-character window of ``text``'s digit-like runs.
+
+    Each comes as the positions of its characters in ``text``, its digits
+    (look-alike letters turned into digits) and the whole run as read.
+    Runs with fewer than :data:`MIN_TRUE_DIGITS` real digits are skipped.
+    """
+    for run in DIGIT_LIKE.finditer(text):
+        raw = run.group(0)
+        if sum(char.isdigit() for char in raw) < MIN_TRUE_DIGITS:
+            continue
+        positions = [run.start() + i for i, char in enumerate(raw) if char != "/"]
+        digits = "".join(text[i] for i in positions).translate(LOOKALIKES)
+        for offset in range(len(positions) - ID_LENGTH + 1):
+            end = offset + ID_LENGTH
+            yield tuple(positions[offset:end]), digits[offset:end], raw
+
+
 def read_id_number(
     text: str, line: int, birth: date | None = None, sex: str | None = None
 ) -> IdNumberReading | None:
     """Return the best 12-digit window of ``text``'s digit-like runs, if any."""
     best: IdNumberReading | None = None
-    for run in DIGIT_LIKE.finditer(text):
-        raw = run.group(0)
-        if sum(char.isdigit() for char in raw) < MIN_TRUE_DIGITS:
-            continue
-        digits = raw.translate(LOOKALIKES)
-        for start in range(len(digits) - ID_LENGTH + 1):
-            window = digits[start : start + ID_LENGTH]
-            reading = IdNumberReading(
-                window,
-                line,
-                structure_score(window, birth, sex),
-                adjusted=digits != raw or len(raw) != ID_LENGTH,
-            )
-            if best is None or reading.structure_score >= best.structure_score:
-                best = reading
+    for _, window, raw in digit_windows(text):
+        reading = IdNumberReading(
+            window,
+            line,
+            structure_score(window, birth, sex),
+            adjusted=raw.translate(LOOKALIKES) != raw or len(raw) != ID_LENGTH,
+        )
+        if best is None or reading.structure_score >= best.structure_score:
+            best = reading
     return best
 
 

@@ -2,7 +2,8 @@
 
 The image is straightened from the page's corners when they are found and
 its light flattened (:mod:`models.ocr.preprocess`); lines are then
-detected, recognised and corrected with the domain's closed sets
+detected, recognised (12-digit numbers three times, see
+:mod:`models.ocr.numbers`) and corrected with the domain's closed sets
 (:mod:`models.ocr.correction`). Reading order is geometric: lines are
 grouped into rows where they overlap vertically by half their height, rows
 run top to bottom and lines left to right. Multi-column layouts and pages
@@ -26,6 +27,7 @@ from models.manifest import Manifest
 from models.ocr.charset import load_constants
 from models.ocr.correction import correct_lines
 from models.ocr.detection import LineDetector
+from models.ocr.numbers import reread_numbers
 from models.ocr.preprocess import prepare_page
 from models.ocr.recognition import LineRecognizer
 from models.runtime import load_model
@@ -100,6 +102,7 @@ class PageReader:
         boxes = boxes[reading_order(boxes)]
         detected = time.perf_counter()
         texts = self.recognizer.read(grey, boxes) if len(boxes) else []
+        texts = reread_numbers(self.recognizer, grey, boxes, texts)
         done = time.perf_counter()
         timings["detect_ms"] = round((detected - start) * 1000, 1)
         timings["recognize_ms"] = round((done - detected) * 1000, 1)

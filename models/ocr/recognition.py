@@ -35,10 +35,16 @@ BATCH_WIDTH_RATIO = 1.3
 
 @dataclass(frozen=True)
 class LineText:
-    """The text of one line and its mean character probability."""
+    """The text of one line and its mean character probability.
+
+    ``characters`` are the characters as decoded, before Unicode
+    normalisation and whitespace folding, with ``probabilities`` one each.
+    """
 
     text: str
     confidence: float
+    characters: str = ""
+    probabilities: tuple[float, ...] = ()
 
 
 class LineRecognizer:
@@ -96,10 +102,24 @@ class LineRecognizer:
         previous = np.concatenate(([-1], ids[:-1]))
         keep = (ids != 0) & (ids != previous)
         charset = self.constants.charset
-        text = "".join(charset[i - 1] for i in ids[keep] if 0 < i <= len(charset))
-        text = re.sub(r"\s+", " ", unicodedata.normalize("NFC", text)).strip()
+        decoded = [
+            (charset[i - 1], float(p))
+            for i, p in zip(ids[keep], probabilities[keep], strict=True)
+            if 0 < i <= len(charset)
+        ]
+        characters = "".join(char for char, _ in decoded)
         confidence = float(probabilities[keep].mean()) if keep.any() else 0.0
-        return LineText(text, confidence)
+        return LineText(
+            normalized(characters),
+            confidence,
+            characters,
+            tuple(p for _, p in decoded),
+        )
+
+
+def normalized(characters: str) -> str:
+    """Return decoded characters as text: NFC, whitespace folded, stripped."""
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFC", characters)).strip()
 
 
 def batch_tensors(

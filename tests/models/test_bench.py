@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from models.bench import vision_bench
+from models.bench import verdicts, vision_bench
 
 
 def test_bench_reports_face_speed_and_memory(
@@ -20,6 +20,8 @@ def test_bench_reports_face_speed_and_memory(
         "5",
         "--pages",
         "1",
+        "--id-pages",
+        "3",
         "--model-dir",
         str(model_dir),
     ]
@@ -41,3 +43,21 @@ def test_bench_reports_face_speed_and_memory(
     assert set(report["met"]) == set(report["targets"])
     assert report["met"]["face_tar_at_far_1e-4"] is None
     assert isinstance(report["met"]["ocr_cer_clean"], bool)
+    numbers = report["ocr_id_numbers"]
+    assert numbers["pages"] == 3 and numbers["first_seed"] == 5000
+    assert 0 <= numbers["exact"] <= 1
+    assert isinstance(report["met"]["ocr_id_number_exact"], bool)
+
+
+def test_id_number_verdict_uses_the_larger_count() -> None:
+    side = {"cer": 0.0, "full_name_exact": 1.0, "page_p95_s": 0.1}
+    ocr = {
+        "clean": {"ours": {**side, "id_number_exact": 1.0}},
+        "camera": {"ours": {**side, "id_number_exact": 0.967}},
+    }
+    assert verdicts({"ocr": ocr})["ocr_id_number_exact"] is False
+    numbers = {"pages": 400, "exact": 0.9925}
+    report = {"ocr": ocr, "ocr_id_numbers": numbers}
+    assert verdicts(report)["ocr_id_number_exact"] is True
+    report["ocr_id_numbers"] = {"pages": 400, "exact": 0.985}
+    assert verdicts(report)["ocr_id_number_exact"] is False

@@ -110,3 +110,11 @@ def test_camera_id_cards_that_lost_their_number_now_give_it(
         lines = reader.read(camera_version(page, seed).image).lines
         number = extract_fields(lines)["id_number"]
         assert number.value == page.fields["id_number"], seed
+
+
+def test_a_slash_seen_inside_the_number_is_dropped() -> None:
+    reading = read_id_number("S6/No:08/9099112650", 0, date(1999, 12, 28), "male")
+    assert reading is not None
+    assert reading.value == "089099112650"
+    assert reading.structure_score == 3 and reading.adjusted
+    assert read_id_number("Ngày sinh: 28/12/1999", 0) is None

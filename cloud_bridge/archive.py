@@ -9,11 +9,10 @@ Every read checks the hash. A writer holds an flock on its temporary file,
 so :meth:`Archive.remove_temporaries` deletes only files left by a writer
 that died, even while other bridge processes share the archive.
 
-Only the local directory is implemented. At city scale the archive belongs
-in an S3-compatible object store behind the same :class:`BlobStore`
-protocol; that backend is not written here because no object store runs on
-the machines this project is built and tested on, and an untested backend
-for the legal record of every copy would be worse than none.
+This directory serves one bridge machine (or several sharing one file
+system). At city scale the archive lives in an S3-compatible object store
+behind the same :class:`BlobStore` protocol (:mod:`cloud_bridge.object_archive`,
+``[archive] backend = "s3"``).
 """
 
 from __future__ import annotations
@@ -54,6 +53,10 @@ class BlobStore(Protocol):
 
     def exists(self, digest: str) -> bool:
         """Return True when a blob with this digest is stored."""
+        ...
+
+    def digests(self) -> Iterator[str]:
+        """Yield the digest of every stored blob."""
         ...
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from kiosk.errors import ConfigError
 from kiosk.settings import Section, load_settings
@@ -98,13 +98,90 @@ class DatabaseSection(Section):
     )
 
 
+class ObjectStoreSection(Section):
+    """An S3-compatible object store holding the archive (city scale)."""
+
+    endpoint_url: str = Field(
+        "https://s3.example.invalid",
+        pattern=r"^https?://[^/]+",
+        description="The object store's S3 endpoint.",
+    )
+    bucket: str = Field(
+        "ttpvhcc-archive",
+        pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$",
+        description="Bucket of the archive (create it with Object Lock on).",
+    )
+    prefix: str = Field(
+        "",
+        pattern=r"^([A-Za-z0-9_\-]+/)*$",
+        description="Key prefix, empty or ending in '/', e.g. 'phuong-mau/'.",
+    )
+    region: str = Field("us-east-1", min_length=1, description="Signing region.")
+    access_key_id: str = Field("", description="Access key id of the bridge.")
+    secret_access_key: SecretStr | None = Field(
+        None, description="Secret key; prefer secret_access_key_file."
+    )
+    secret_access_key_file: Path | None = Field(
+        Path("secrets/s3-secret-key"), description="File holding the secret key."
+    )
+    ca_file: Path | None = Field(
+        None, description="CA bundle for the endpoint's TLS; the system's if empty."
+    )
+    retention_days: int = Field(
+        0,
+        ge=0,
+        le=36_500,
+        description=(
+            "Object Lock retention (COMPLIANCE mode) set on every blob; 0 "
+            "leaves it to the bucket's default retention."
+        ),
+    )
+    timeout_s: float = Field(10.0, gt=0, le=120, description="Per request.")
+    attempts: int = Field(3, ge=1, le=10, description="Tries per request.")
+
+    def read_secret(self, data_dir: Path) -> str:
+        """Return the secret access key from the configuration or its file."""
+        if self.secret_access_key is not None:
+            return self.secret_access_key.get_secret_value()
+        if self.secret_access_key_file is None:
+            raise ConfigError(
+                "archive.s3.secret_access_key or secret_access_key_file must be set"
+            )
+        path = resolve(data_dir, self.secret_access_key_file)
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read the object store's secret key from {path}: "
+                f"{exc.strerror}; write it there (mode 0600) or set "
+                "KIOSK_BRIDGE__ARCHIVE__S3__SECRET_ACCESS_KEY"
+            ) from exc
+
+
 class ArchiveSection(Section):
     """The content-addressed store of signed copies."""
 
+    backend: Literal["directory", "s3"] = Field(
+        "directory",
+        description="directory (one machine) or s3 (an S3-compatible object store).",
+    )
     path: Path = Field(Path("archive"), description="Archive directory.")
     min_free_bytes: int = Field(
         50_000_000, ge=0, description="Refuse to store when less space is free."
     )
+    s3: ObjectStoreSection = Field(
+        default_factory=ObjectStoreSection,
+        description="The object store, used when backend is s3.",
+    )
+
+    @model_validator(mode="after")
+    def _object_store_is_named(self) -> ArchiveSection:
+        if self.backend == "s3" and not self.s3.access_key_id:
+            raise ValueError(
+                "archive.backend is s3 but archive.s3.access_key_id is empty; "
+                "set the object store's endpoint_url, bucket and keys"
+            )
+        return self
 
 
 class HsmSection(Section):

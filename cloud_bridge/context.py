@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.sign.pkcs11 import PKCS11Signer
 
-from cloud_bridge.archive import Archive
+from cloud_bridge.archive import Archive, BlobStore
 from cloud_bridge.config import BridgeConfig
 from cloud_bridge.copies import CopyService, SealKey
 from cloud_bridge.errors import PkiError
@@ -50,11 +50,17 @@ class Bridge:
         return store
 
     @cached_property
-    def archive(self) -> Archive:
+    def archive(self) -> BlobStore:
         """The content-addressed archive of pages and signed copies."""
+        section = self.config.archive
+        if section.backend == "s3":
+            from cloud_bridge.object_archive import ObjectArchive
+
+            store = ObjectArchive.from_section(section.s3, self.config.data_dir)
+            store.check()
+            return store
         return Archive(
-            self.config.path(self.config.archive.path),
-            min_free_bytes=self.config.archive.min_free_bytes,
+            self.config.path(section.path), min_free_bytes=section.min_free_bytes
         )
 
     @cached_property

@@ -325,6 +325,19 @@ class ConsoleSection(Section):
         Path("secrets/totp-key"),
         description="File holding the TOTP key; made on first use if absent.",
     )
+    totp_key_wrapping: Literal["hsm", "none"] = Field(
+        "hsm",
+        description=(
+            "hsm: the key file holds the TOTP key encrypted by an AES key on "
+            "the token, so the file alone is useless; none: the key in clear."
+        ),
+    )
+    totp_wrapping_key_label: str = Field(
+        "console-totp-wrap",
+        min_length=1,
+        max_length=64,
+        description="Label of the AES key on the token that wraps the TOTP key.",
+    )
     reject_reasons: list[str] = Field(
         default_factory=lambda: [
             "Ảnh trang bị mờ hoặc thiếu, vui lòng chụp lại.",

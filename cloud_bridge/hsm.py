@@ -64,6 +64,7 @@ T = TypeVar("T")
 AnyCertificate: TypeAlias = x509.Certificate | asn1_x509.Certificate
 
 EC_CURVE = "secp256r1"
+AES_BLOCK = 16
 SOFTHSM_UTIL = "softhsm2-util"
 
 # Errors after which the session is worth reopening once (token reinserted,
@@ -310,6 +311,41 @@ class HsmToken:
             )
         return bytes(signature)
 
+    def encrypt(self, label: str, data: bytes) -> bytes:
+        """Encrypt ``data`` with the AES key ``label``; return IV and ciphertext.
+
+        The key (AES-256, sensitive, never extractable) is made on the token
+        the first time. The mode is CBC with padding, the one AES mode every
+        PKCS#11 module offers through ``C_Encrypt``; callers check integrity
+        themselves.
+        """
+        iv = os.urandom(AES_BLOCK)
+        encrypted = self._run(
+            "encrypt",
+            lambda s: self._aes_key(s, label).encrypt(
+                data, mechanism=Mechanism.AES_CBC_PAD, mechanism_param=iv
+            ),
+        )
+        return iv + bytes(encrypted)
+
+    def decrypt(self, label: str, blob: bytes) -> bytes:
+        """Return what :meth:`encrypt` sealed with the AES key ``label``.
+
+        Raises:
+            HsmError: no such key, or the token refused the data.
+        """
+        if len(blob) < 2 * AES_BLOCK or len(blob) % AES_BLOCK:
+            raise HsmError(f"{len(blob)} bytes cannot be an AES-CBC ciphertext")
+        iv, encrypted = blob[:AES_BLOCK], blob[AES_BLOCK:]
+        return bytes(
+            self._run(
+                "decrypt",
+                lambda s: self._one(s, ObjectClass.SECRET_KEY, label).decrypt(
+                    encrypted, mechanism=Mechanism.AES_CBC_PAD, mechanism_param=iv
+                ),
+            )
+        )
+
     def pdf_signer(
         self,
         key_label: str,
@@ -469,6 +505,25 @@ class HsmToken:
             f"token {self.label!r}; delete the extra ones"
         )
 
+    def _aes_key(self, session: pkcs11.Session, label: str) -> Any:
+        if not _objects(session, ObjectClass.SECRET_KEY, label):
+            session.generate_key(
+                KeyType.AES,
+                256,
+                label=label,
+                id=os.urandom(16),
+                store=True,
+                template={
+                    Attribute.PRIVATE: True,
+                    Attribute.SENSITIVE: True,
+                    Attribute.EXTRACTABLE: False,
+                    Attribute.ENCRYPT: True,
+                    Attribute.DECRYPT: True,
+                },
+            )
+            logger.info("generated AES-256 key %s on token %s", label, self.label)
+        return self._one(session, ObjectClass.SECRET_KEY, label)
+
     def _generate(
         self, session: pkcs11.Session, label: str
     ) -> ec.EllipticCurvePublicKey:
@@ -528,6 +583,7 @@ class HsmToken:
 
 
 _KIND_NAMES = {
+    ObjectClass.SECRET_KEY: "secret key",
     ObjectClass.PRIVATE_KEY: "private key",
     ObjectClass.PUBLIC_KEY: "public key",
     ObjectClass.CERTIFICATE: "certificate",

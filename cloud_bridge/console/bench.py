@@ -148,7 +148,7 @@ def _add_officer(bridge: Bridge) -> pyotp.TOTP:
         full_name="Nguyễn Thị Hương",
         title="Công chức Tư pháp - Hộ tịch",
         password=PASSWORD,
-        box=box_from_config(bridge.config),
+        box=box_from_config(bridge.config, bridge.token),
     )
     return pyotp.TOTP(pyotp.parse_uri(created.provisioning_uri).secret)
 

@@ -9,10 +9,15 @@ which key a row needs when instances disagree.
 The key comes from ``console.totp_key`` (the environment, for instance) or
 the file ``console.totp_key_file``; when that file does not exist it is
 made once with a random key, as ``kiosk bridge init`` makes the HSM PIN.
-Every bridge instance sharing a database needs the same key. The key is
-not yet wrapped by a key on the HSM: whoever reads both the key file and
-the database can compute codes, though still not log in without the
-password.
+Every bridge instance sharing a database needs the same key.
+
+With ``console.totp_key_wrapping = "hsm"`` (the default) the file holds the
+key encrypted by an AES key that never leaves the office's token
+(``hsm-v1:LABEL:KEYID:BASE64``): whoever copies the file and the database
+still cannot compute codes without the token and its PIN. A file in clear
+is wrapped in place the first time the bridge reads it. KEYID lets the
+unwrapped key be checked, so a file wrapped on another token is reported
+as such rather than turning into a wrong key.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import os
 import secrets
 import tempfile
 from pathlib import Path
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -36,6 +42,7 @@ from kiosk.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 PREFIX = "v1"
+WRAPPED = "hsm-v1"
 KEY_BYTES = 32
 NONCE_BYTES = 12
 
@@ -88,32 +95,122 @@ def is_sealed(stored: str) -> bool:
     return stored.startswith(PREFIX + ":")
 
 
-def box_from_config(config: BridgeConfig) -> TotpSecretBox:
-    """Return the box keyed from the configuration or its key file."""
+class KeyWrapper(Protocol):
+    """What wraps the key: the office's token (``HsmToken``)."""
+
+    def encrypt(self, label: str, data: bytes) -> bytes:
+        """Encrypt ``data`` with the key ``label``."""
+        ...
+
+    def decrypt(self, label: str, blob: bytes) -> bytes:
+        """Decrypt what :meth:`encrypt` returned."""
+        ...
+
+
+def box_from_config(
+    config: BridgeConfig, wrapper: KeyWrapper | None = None
+) -> TotpSecretBox:
+    """Return the box keyed from the configuration or its key file.
+
+    ``wrapper`` is the bridge's token; without it one is opened for the
+    moment when the key file is wrapped.
+    """
     settings = config.console
     if settings.totp_key is not None:
         return TotpSecretBox(_decode_key(settings.totp_key.get_secret_value()))
     if settings.totp_key_file is None:
         raise ConfigError("set console.totp_key or console.totp_key_file")
-    return TotpSecretBox(_key_from_file(config.path(settings.totp_key_file)))
+    path = config.path(settings.totp_key_file)
+    if settings.totp_key_wrapping == "none":
+        return TotpSecretBox(_key_from_file(path, None))
+    label = settings.totp_wrapping_key_label
+    if wrapper is not None:
+        return TotpSecretBox(_key_from_file(path, (wrapper, label)))
+    from cloud_bridge.hsm import open_token
+
+    with open_token(config) as token:
+        return TotpSecretBox(_key_from_file(path, (token, label)))
 
 
-def _key_from_file(path: Path) -> bytes:
+Wrapping = tuple[KeyWrapper, str] | None
+
+
+def _key_from_file(path: Path, wrapping: Wrapping) -> bytes:
     try:
-        return _decode_key(path.read_text(encoding="ascii").strip())
+        text = path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
-        pass
+        key = secrets.token_bytes(KEY_BYTES)
+        if _create_key_file(path, _file_text(key, wrapping)):
+            logger.warning("made a new TOTP key in %s; copy it to every instance", path)
+        text = path.read_text(encoding="ascii").strip()
     except OSError as exc:
         raise ConfigError(
             f"cannot read the TOTP key from {path}: {exc.strerror}; "
             "check its permissions or set KIOSK_BRIDGE__CONSOLE__TOTP_KEY"
         ) from exc
-    if _create_key_file(path, secrets.token_bytes(KEY_BYTES)):
-        logger.warning("made a new TOTP key in %s; copy it to every instance", path)
-    return _decode_key(path.read_text(encoding="ascii").strip())
+    if text.startswith(WRAPPED + ":"):
+        return _unwrap(text, path, wrapping)
+    key = _decode_key(text)
+    if wrapping is not None:
+        _replace_key_file(path, _file_text(key, wrapping))
+        logger.info("wrapped the TOTP key in %s with the token's key", path)
+    return key
 
 
-def _create_key_file(path: Path, key: bytes) -> bool:
+def _file_text(key: bytes, wrapping: Wrapping) -> bytes:
+    if wrapping is None:
+        return base64.b64encode(key) + b"\n"
+    wrapper, label = wrapping
+    blob = base64.b64encode(wrapper.encrypt(label, key)).decode("ascii")
+    key_id = TotpSecretBox(key).key_id
+    return f"{WRAPPED}:{label}:{key_id}:{blob}\n".encode("ascii")
+
+
+def _unwrap(text: str, path: Path, wrapping: Wrapping) -> bytes:
+    try:
+        _, label, key_id, blob = text.split(":", 3)
+        data = base64.b64decode(blob, validate=True)
+    except (ValueError, binascii.Error) as exc:
+        raise ConfigError(f"the wrapped TOTP key in {path} is damaged") from exc
+    if wrapping is None:
+        raise ConfigError(
+            f"the TOTP key in {path} is wrapped by the token's key {label!r}; "
+            'set console.totp_key_wrapping = "hsm"'
+        )
+    try:
+        key = wrapping[0].decrypt(label, data)
+    except Exception as exc:  # the token's own errors, HsmError among them
+        raise ConfigError(
+            f"the token cannot unwrap the TOTP key in {path} ({exc}); the file "
+            "was wrapped on another token, or the token lost its key"
+        ) from exc
+    if len(key) != KEY_BYTES or TotpSecretBox(key).key_id != key_id:
+        raise ConfigError(
+            f"the TOTP key in {path} was wrapped with another token's key "
+            f"{label!r} (key id {key_id}); use that token, or reset every "
+            "user's TOTP with a new key file"
+        )
+    return key
+
+
+def _replace_key_file(path: Path, text: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(tmp).replace(path)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot rewrite the TOTP key file {path}: {exc.strerror}"
+        ) from exc
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _create_key_file(path: Path, text: bytes) -> bool:
     """Write a key file unless one appeared meanwhile; True when written.
 
     The key is written to a temporary file and hard-linked into place, which
@@ -125,7 +222,7 @@ def _create_key_file(path: Path, key: bytes) -> bool:
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(base64.b64encode(key) + b"\n")
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.link(tmp, path)

@@ -119,7 +119,7 @@ def install_console(
     review = ReviewService(
         bridge, sink or OutboxDecisionSink(bridge.store.engine), deliveries
     )
-    box = box_from_config(bridge.config)
+    box = box_from_config(bridge.config, bridge.token)
     seal_plain_secrets(bridge.store.engine, box)
     app.mount(
         "/console/static",

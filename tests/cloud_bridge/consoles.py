@@ -51,7 +51,7 @@ def add_account(
         full_name=full_name,
         title="Công chức Tư pháp - Hộ tịch",
         password=PASSWORD,
-        box=box_from_config(bridge.config),
+        box=box_from_config(bridge.config, bridge.token),
     )
     secret = pyotp.parse_uri(created.provisioning_uri).secret
     return Account(username, full_name, pyotp.TOTP(secret))

@@ -114,7 +114,7 @@ def test_plain_secrets_from_before_are_encrypted_and_still_work(
 
 
 def test_a_secret_needs_its_key_and_its_own_row(bridge: Bridge) -> None:
-    box = box_from_config(bridge.config)
+    box = box_from_config(bridge.config, bridge.token)
     other = TotpSecretBox(b"\x01" * 32)
     sealed = box.seal("JBSWY3DPEHPK3PXP", "alice")
 
@@ -124,8 +124,53 @@ def test_a_secret_needs_its_key_and_its_own_row(bridge: Bridge) -> None:
         box.open(sealed, "mallory")  # copied onto another user's row
     assert box.open(sealed, "alice") == "JBSWY3DPEHPK3PXP"
     key_file = bridge.config.data_dir / "secrets" / "totp-key"
-    assert len(base64.b64decode(key_file.read_text())) == 32
+    wrapped = key_file.read_text()
+    assert wrapped.startswith(f"hsm-v1:console-totp-wrap:{box.key_id}:")
     assert key_file.stat().st_mode & 0o077 == 0
+    # the file alone is useless: its bytes are not the key
+    blob = base64.b64decode(wrapped.strip().split(":")[3])
+    assert len(blob) == 64 and TotpSecretBox(blob[16:48]).key_id != box.key_id
+
+
+def test_a_key_file_in_clear_is_wrapped_in_place(bridge: Bridge) -> None:
+    key = bytes(range(32))
+    key_file = bridge.config.data_dir / "secrets" / "totp-key"
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(base64.b64encode(key).decode() + "\n")
+
+    box = box_from_config(bridge.config, bridge.token)
+    again = box_from_config(bridge.config, bridge.token)
+
+    assert box.key_id == again.key_id == TotpSecretBox(key).key_id
+    assert key_file.read_text().startswith("hsm-v1:")
+    assert base64.b64encode(key).decode() not in key_file.read_text()
+    assert key_file.stat().st_mode & 0o077 == 0
+
+
+class OtherToken:
+    """A stand-in for another office's token: a different wrapping."""
+
+    def encrypt(self, label: str, data: bytes) -> bytes:
+        return bytes(16) + bytes(b ^ 0x5A for b in data) + bytes(16)
+
+    def decrypt(self, label: str, blob: bytes) -> bytes:
+        return bytes(b ^ 0x5A for b in blob[16:-16])
+
+
+def test_a_key_wrapped_elsewhere_is_refused_clearly(bridge: Bridge) -> None:
+    box_from_config(bridge.config, OtherToken())  # made on "another token"
+
+    with pytest.raises(ConfigError, match="another token"):
+        box_from_config(bridge.config, bridge.token)
+    clear = bridge.config.model_copy(
+        update={
+            "console": bridge.config.console.model_copy(
+                update={"totp_key_wrapping": "none"}
+            )
+        }
+    )
+    with pytest.raises(ConfigError, match="totp_key_wrapping"):
+        box_from_config(clear)
 
 
 def test_administrator_creates_a_user_who_enrols_and_logs_in(

@@ -30,6 +30,7 @@ from edge.services import AgentServices, build_services
 from edge.simulation import SceneCameraBackend, write_media
 from edge.speech import EspeakSpeaker, RecordingSpeaker, Speaker
 from edge.store import AgentStore
+from edge.tunnel import TlsTunnel, https_endpoint, tunnel_for
 from edge.vision import VisionModels, build_face_checker, uses_face_models
 from edge.visit import Devices as VisitDevices
 from edge.visit import VisitController
@@ -57,9 +58,24 @@ class Agent:
     vision: VisionModels
     services: AgentServices | None = None
     screen: ScreenPower | None = None
+    tunnel: TlsTunnel | None = None
 
     def start(self) -> None:
-        """Start the devices, resume or end an interrupted visit, connect."""
+        """Start the devices, resume or end an interrupted visit, connect.
+
+        Raises:
+            TunnelError: the key is on a token and its TLS tunnel cannot run.
+        """
+        if self.tunnel is not None:
+            self.tunnel.start()
+        try:
+            self._start_parts()
+        except BaseException:
+            if self.tunnel is not None:
+                self.tunnel.stop()  # no orphaned stunnel holding the key
+            raise
+
+    def _start_parts(self) -> None:
         self.devices.start()
         threading.Thread(
             target=self.vision.warm_up,
@@ -90,6 +106,8 @@ class Agent:
         self.blobs.close()
         self.devices.close()
         self.store.close()
+        if self.tunnel is not None:
+            self.tunnel.stop()
 
     def show_scene(self, camera: str, scene: str) -> None:
         """Point a simulated camera at one of its scenes."""
@@ -158,17 +176,28 @@ def screen_power(config: AgentConfig) -> ScreenPower | None:
 def build_agent(config: AgentConfig, speaker: Speaker | None = None) -> Agent:
     """Build the agent from ``config`` (nothing is started)."""
     # camera frames, page images and the models' buffers are megabytes each:
-    # give them back to the system when freed (about 60 MB less after OCR)
+    # give them back to the system when freed (see kiosk.memory)
     return_large_blocks()
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = AgentStore(config.path(Path("agent.db")))
     devices = build_devices(config.devices)
     scenes = _simulated_cameras(config, devices)
-    blobs = HttpsBlobs(config.office)
-    sender = OutboxSender(
-        config.kiosk_id, store, _NoLink(), blobs, retry_s=config.office.retry_s
+    office = config.office
+    tunnel = tunnel_for(config)
+    https = https_endpoint(office.https_url)
+    blobs = HttpsBlobs(
+        office,
+        via=tunnel.route(*https) if tunnel is not None and https else None,
     )
-    link = MqttLink(config.kiosk_id, config.office, sender.handle)
+    sender = OutboxSender(
+        config.kiosk_id, store, _NoLink(), blobs, retry_s=office.retry_s
+    )
+    link = MqttLink(
+        config.kiosk_id,
+        office,
+        sender.handle,
+        via=tunnel.route(office.mqtt_host, office.mqtt_port) if tunnel else None,
+    )
     sender.publisher = link
     link.on_connected = sender.wake
     printer = CopyPrinter(
@@ -214,12 +243,14 @@ def build_agent(config: AgentConfig, speaker: Speaker | None = None) -> Agent:
         speaker,
         scenes,
         vision,
+        tunnel=tunnel,
     )
     agent.services = build_services(
         config,
         busy=lambda: controller.step != "welcome",
         devices=devices.health_report,
         links=[link, blobs],
+        tunnel=tunnel,
     )
     _send_events(agent)
     agent.screen = screen_power(config)

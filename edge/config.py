@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 
 from drivers.config import DevicesConfig
 from kiosk.settings import Section, load_settings
@@ -178,6 +178,58 @@ class VisionSection(Section):
     )
 
 
+class KeySection(Section):
+    """Where the kiosk's private key is: a file, or a PKCS#11 token (TPM, HSM).
+
+    The names and defaults are those of ``[provisioning]``
+    (:class:`provisioning.config.ProvisioningSection`). With a token the
+    agent's TLS connections go through a local stunnel tunnel
+    (:mod:`edge.tunnel`), which needs stunnel4 and libengine-pkcs11-openssl.
+    """
+
+    key_backend: Literal["file", "pkcs11"] = Field(
+        "file",
+        description="file: office.key_file; pkcs11: the key is on a token and the "
+        "MQTT and HTTPS connections go through stunnel.",
+    )
+    pkcs11_module: Path = Field(
+        Path("/usr/lib/softhsm/libsofthsm2.so"),
+        description="PKCS#11 module of the token (pkcs11 backend).",
+    )
+    pkcs11_token_label: str = Field(
+        "kiosk",
+        min_length=1,
+        max_length=32,
+        pattern=r"^[^\r\n]+$",
+        description="Label of the token.",
+    )
+    pkcs11_pin: SecretStr | None = Field(
+        None,
+        description="Token user PIN (pkcs11 backend); prefer the environment "
+        "variable KIOSK_AGENT__SERVICES__KEY__PKCS11_PIN.",
+    )
+    key_label: str = Field(
+        "kiosk-identity",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[^\r\n]+$",
+        description="Label of the kiosk key on the token (pkcs11 backend).",
+    )
+    pkcs11_environment: dict[str, str] | None = Field(
+        None,
+        max_length=20,
+        description="Environment the module needs, e.g. { SOFTHSM2_CONF = "
+        '"/etc/softhsm/softhsm2.conf" } or TPM2_PKCS11_STORE for tpm2-pkcs11 '
+        "(set here or in the agent's environment; overrides lower-case names).",
+    )
+    stunnel_command: str = Field(
+        "stunnel",
+        min_length=1,
+        max_length=255,
+        description="The stunnel program (pkcs11 backend).",
+    )
+
+
 class ServicesSection(Section):
     """The agent's background services: telemetry, certificate renewal, updates.
 
@@ -226,6 +278,7 @@ class ServicesSection(Section):
         1.0, gt=0, le=60, description="How often the update worker looks for work."
     )
     ota: OtaClientSection = Field(default_factory=OtaClientSection)
+    key: KeySection = Field(default_factory=KeySection)
 
 
 class AgentConfig(Section):
@@ -258,6 +311,26 @@ class AgentConfig(Section):
     audio: AudioSection = Field(default_factory=AudioSection)
     devices: DevicesConfig = Field(default_factory=DevicesConfig)
     services: ServicesSection = Field(default_factory=ServicesSection)
+
+    @model_validator(mode="after")
+    def _token_key_has_what_it_needs(self) -> AgentConfig:
+        key = self.services.key
+        if key.key_backend != "pkcs11":
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("office.cert_file", self.office.cert_file),
+                ("office.ca_file", self.office.ca_file),
+                ("services.key.pkcs11_pin", key.pkcs11_pin),
+            )
+            if value is None
+        ]
+        if missing:
+            raise ValueError(
+                "services.key.key_backend = 'pkcs11' needs " + ", ".join(missing)
+            )
+        return self
 
     def path(self, value: Path) -> Path:
         """Return ``value`` resolved against the data directory."""

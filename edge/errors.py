@@ -23,5 +23,9 @@ class TransportError(EdgeError):
     """The office (broker or HTTPS endpoint) cannot be reached."""
 
 
+class TunnelError(TransportError):
+    """The TLS tunnel to the office (stunnel with the token key) cannot run."""
+
+
 class VisionError(EdgeError):
     """The vision models cannot be loaded or run (missing or damaged files)."""

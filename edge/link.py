@@ -8,6 +8,11 @@ which sends them as versioned ``Status`` messages; two connections saying
 it would contradict each other whenever one of them dropped.
 :class:`HttpsBlobs` uploads page images and fetches copies by SHA-256 with
 the same client certificate.
+
+When the kiosk's key is on a token, both are handed the local address of
+the agent's TLS tunnel (:mod:`edge.tunnel`) as ``via``: they then speak
+plain MQTT and HTTP to it, and stunnel does the mutual TLS and checks the
+server's name.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -27,6 +33,7 @@ from paho.mqtt.properties import Properties
 
 from edge.config import OfficeLinkSection
 from edge.errors import TransportError
+from edge.tunnel import LocalAddress
 from protocol.topics import DECISIONS, office_topic
 
 logger = logging.getLogger(__name__)
@@ -39,10 +46,16 @@ class MqttLink:
     """A persistent, reconnecting MQTT 5 client for one kiosk."""
 
     def __init__(
-        self, kiosk_id: str, section: OfficeLinkSection, on_message: MessageHandler
+        self,
+        kiosk_id: str,
+        section: OfficeLinkSection,
+        on_message: MessageHandler,
+        *,
+        via: LocalAddress | None = None,
     ) -> None:
         self.kiosk_id = kiosk_id
         self.section = section
+        self.via = via
         self.on_message = on_message
         self.connected = threading.Event()
         self.on_connected: Callable[[], None] = lambda: None
@@ -53,7 +66,7 @@ class MqttLink:
         )
         # Kept so a renewed certificate can be loaded into it (reload_certificate).
         self._tls: ssl.SSLContext | None = None
-        if section.cert_file is not None:
+        if section.cert_file is not None and via is None:
             self._tls = ssl.create_default_context(cafile=_str(section.ca_file))
             self._tls.load_cert_chain(str(section.cert_file), _str(section.key_file))
             self._client.tls_set_context(self._tls)
@@ -66,9 +79,10 @@ class MqttLink:
         """Connect in the background; reconnect whenever the link drops."""
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        host, port = self.via or (self.section.mqtt_host, self.section.mqtt_port)
         self._client.connect_async(
-            self.section.mqtt_host,
-            self.section.mqtt_port,
+            host,
+            port,
             self.section.keepalive_s,
             clean_start=False,
             properties=properties,
@@ -81,12 +95,16 @@ class MqttLink:
         self._client.loop_stop()
 
     def reload_certificate(self) -> None:
-        """Reconnect with the certificate files as they are now (after renewal)."""
-        if self._tls is None or self.section.cert_file is None:
-            return
-        self._tls.load_cert_chain(
-            str(self.section.cert_file), _str(self.section.key_file)
-        )
+        """Reconnect with the certificate files as they are now (after renewal).
+
+        Through the tunnel, stunnel has loaded them; reconnecting uses them.
+        """
+        if self.via is None:
+            if self._tls is None or self.section.cert_file is None:
+                return
+            self._tls.load_cert_chain(
+                str(self.section.cert_file), _str(self.section.key_file)
+            )
         self._client.disconnect()
         self._client.loop_stop()
         self.start()
@@ -132,22 +150,47 @@ class MqttLink:
 class HttpsBlobs:
     """Upload page images and fetch copies by SHA-256 over mutual TLS."""
 
-    def __init__(self, section: OfficeLinkSection) -> None:
-        verify: ssl.SSLContext | bool = True
-        if section.ca_file is not None:
-            verify = ssl.create_default_context(cafile=str(section.ca_file))
+    def __init__(
+        self, section: OfficeLinkSection, *, via: LocalAddress | None = None
+    ) -> None:
+        self._section = section
+        self._via = via
+        self._tls: ssl.SSLContext | None = None
+        if via is None and section.ca_file is not None:
+            self._tls = ssl.create_default_context(cafile=str(section.ca_file))
             if section.cert_file is not None:
-                verify.load_cert_chain(str(section.cert_file), _str(section.key_file))
-        self._client = httpx.Client(
-            base_url=section.https_url.rstrip("/"),
-            verify=verify,
+                self._tls.load_cert_chain(
+                    str(section.cert_file), _str(section.key_file)
+                )
+        self._client = self._new_client()
+
+    def _new_client(self) -> httpx.Client:
+        section = self._section
+        if self._via is None:
+            return httpx.Client(
+                base_url=section.https_url.rstrip("/"),
+                verify=self._tls if self._tls is not None else True,
+                timeout=section.timeout_s,
+            )
+        # Plain HTTP to the tunnel, which speaks TLS to the office; the Host
+        # header still names the office, as it would without the tunnel.
+        parts = urlsplit(section.https_url.rstrip("/"))
+        return httpx.Client(
+            base_url=f"http://{self._via.host}:{self._via.port}{parts.path}",
+            headers={"host": parts.netloc},
             timeout=section.timeout_s,
         )
-        self._section = section
-        self._tls = verify if isinstance(verify, ssl.SSLContext) else None
 
     def reload_certificate(self) -> None:
-        """Use the certificate files as they are now for new connections."""
+        """Use the certificate files as they are now for new connections.
+
+        Through the tunnel, kept-alive connections still carry the previous
+        certificate's TLS session, so they are dropped.
+        """
+        if self._via is not None:
+            old, self._client = self._client, self._new_client()
+            old.close()
+            return
         if self._tls is not None and self._section.cert_file is not None:
             self._tls.load_cert_chain(
                 str(self._section.cert_file), _str(self._section.key_file)

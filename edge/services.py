@@ -9,6 +9,9 @@ logs why. The parts meet here and nowhere else:
   and update notices arriving on the telemetry connection go to its worker;
 - after a certificate renewal, the telemetry connection and the agent's
   own links (anything with ``reload_certificate()``) load the new files;
+- when the kiosk key is on a token, the telemetry connection goes through
+  the agent's TLS tunnel, which reloads first after a renewal, and renewal
+  certifies the same token key again;
 - a watcher notices each visit's end, counts it for the health report and
   runs the commands deferred during the visit (the visit's events come from
   the controller, see :mod:`edge.events`).
@@ -27,11 +30,12 @@ from typing import Protocol
 
 import httpx
 
-from edge.config import AgentConfig, ServicesSection
+from edge.config import AgentConfig, KeySection, ServicesSection
 from edge.telemetry.commands import Action
 from edge.telemetry.health import HealthSources, ReportsHealth
 from edge.telemetry.outbox import Outbox
 from edge.telemetry.service import TelemetryService
+from edge.tunnel import TlsTunnel
 from ota.client import UpdateClient
 from ota.health import ModelHealthCheck
 from ota.service import UpdateService
@@ -39,7 +43,8 @@ from protocol.commands import ArgValue
 from protocol.updates import InstallReport
 from provisioning.errors import ProvisioningError
 from provisioning.identity import KioskIdentity, load_identity
-from provisioning.renewal import CertificateRenewer
+from provisioning.keys import Pkcs11Key
+from provisioning.renewal import CertificateRenewer, KeyOpener
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +147,7 @@ def build_services(
     links: Sequence[ReloadsCertificate] = (),
     software_version: str = "unknown",
     http: httpx.Client | None = None,
+    tunnel: TlsTunnel | None = None,
 ) -> AgentServices:
     """Build the services ``config.services`` turns on (nothing is started).
 
@@ -152,9 +158,13 @@ def build_services(
         links: the agent's own connections to reload after a renewal.
         http: client for the bridge (renewal, updates); one is made (and
             closed by :meth:`AgentServices.stop`) if None.
+        tunnel: the agent's TLS tunnel when its key is on a token (not
+            started yet): telemetry is routed through it, and it reloads
+            the renewed certificate before the links reconnect.
     """
     section = config.services
-    services = AgentServices(links=list(links), busy=busy)
+    reloaders = [*([tunnel] if tunnel is not None else []), *links]
+    services = AgentServices(links=reloaders, busy=busy)
     identity = _identity(config)
     if identity is None:
         return services
@@ -170,6 +180,9 @@ def build_services(
         services.telemetry = _telemetry(
             config, identity, devices, software_version, busy, actions
         )
+        if tunnel is not None:
+            local = tunnel.route(identity.broker_host, identity.broker_port)
+            services.telemetry.publisher.use_tunnel(*local)
     if section.updates:
         services.updates = _updates(identity, section, http, busy, services)
     if services.telemetry is not None and services.updates is not None:
@@ -221,7 +234,26 @@ def _renewer(
         retry_min_s=section.renewal_retry_min_s,
         retry_max_s=section.renewal_retry_max_s,
         on_renewed=services.certificate_renewed,
+        open_key=token_key_opener(section.key),
     )
+
+
+def token_key_opener(section: KeySection) -> KeyOpener | None:
+    """Return how to open the kiosk key on its token, or None for a file key."""
+    if section.key_backend != "pkcs11" or section.pkcs11_pin is None:
+        return None
+    pin = section.pkcs11_pin
+
+    def open_key() -> Pkcs11Key:
+        return Pkcs11Key(
+            section.pkcs11_module,
+            section.pkcs11_token_label,
+            pin.get_secret_value(),
+            section.key_label,
+            section.pkcs11_environment or {},
+        )
+
+    return open_key
 
 
 def _telemetry(

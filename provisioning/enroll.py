@@ -70,8 +70,17 @@ def provision(
     return identity
 
 
-def renew(identity: KioskIdentity, http: httpx.Client) -> KioskIdentity:
-    """Renew the certificate with a fresh file key; return the new identity."""
+def renew(
+    identity: KioskIdentity, http: httpx.Client, key: KioskKey | None = None
+) -> KioskIdentity:
+    """Renew the certificate; return the new identity.
+
+    Without ``key`` a fresh file key replaces the current one. With ``key``
+    (the kiosk key on a token, which never leaves it) that same key is
+    certified again: the request and the proof are both signed by it.
+    """
+    if key is not None:
+        return _recertify(identity, http, key)
     current = FileKey(identity.key_path)
     fresh = current.replace()
     csr_pem = fresh.csr_pem(identity.kiosk_id)
@@ -87,6 +96,26 @@ def renew(identity: KioskIdentity, http: httpx.Client) -> KioskIdentity:
     renewed = _store(identity.dir, identity.bridge_url, answer)
     fresh.path.replace(identity.key_path)
     logger.info("kiosk %s renewed its certificate", renewed.kiosk_id)
+    return renewed
+
+
+def _recertify(
+    identity: KioskIdentity, http: httpx.Client, key: KioskKey
+) -> KioskIdentity:
+    if not _same_key(identity, key):
+        raise ProvisioningError(
+            "the key on the token is not the key of the current certificate; "
+            "check the key label or enroll the kiosk again"
+        )
+    csr_pem = key.csr_pem(identity.kiosk_id)
+    body = {
+        "certificate_pem": identity.certificate_path.read_text(encoding="ascii"),
+        "csr_pem": csr_pem,
+        "proof": base64.b64encode(key.sign(csr_pem.encode("ascii"))).decode(),
+    }
+    answer = _post(http, identity.bridge_url.rstrip("/") + RENEW_PATH, body)
+    renewed = _store(identity.dir, identity.bridge_url, answer)
+    logger.info("kiosk %s renewed the certificate of its token key", renewed.kiosk_id)
     return renewed
 
 
@@ -109,7 +138,7 @@ def finish_renewal(directory: Path) -> bool:
     return True
 
 
-def _same_key(identity: KioskIdentity, key: FileKey) -> bool:
+def _same_key(identity: KioskIdentity, key: KioskKey) -> bool:
     def spki(public: ec.EllipticCurvePublicKey) -> bytes:
         return public.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -122,13 +151,16 @@ def _same_key(identity: KioskIdentity, key: FileKey) -> bool:
 
 
 def renew_if_due(
-    directory: Path, before: timedelta, http: httpx.Client
+    directory: Path,
+    before: timedelta,
+    http: httpx.Client,
+    key: KioskKey | None = None,
 ) -> KioskIdentity | None:
     """Renew when the certificate ends within ``before``; return the new identity."""
     identity = load_identity(directory)
     if not identity.renewal_due(before):
         return None
-    return renew(identity, http)
+    return renew(identity, http, key)
 
 
 def _post(http: httpx.Client, url: str, body: dict[str, str]) -> dict[str, Any]:

@@ -2,17 +2,20 @@
 
 :class:`FileKey` keeps an EC P-256 key in a file readable only by the
 agent's user (0600), the default. :class:`Pkcs11Key` makes and keeps it on
-a PKCS#11 token (a TPM through tpm2-pkcs11, or an HSM) and signs there; the
-MQTT connection then needs an OpenSSL provider for the token (pkcs11-provider),
-which Python's ssl module cannot load, so the token backend currently covers
-key generation, the certificate request and renewal proofs only.
+a PKCS#11 token (a TPM through tpm2-pkcs11, or an HSM) and signs there:
+the certificate request and the renewal proofs (renewal certifies the same
+token key again). Python's ssl module cannot use a token key, so the agent's
+TLS connections then go through stunnel with OpenSSL's pkcs11 engine
+(:mod:`edge.tunnel`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Protocol
 
 from asn1crypto import algos, core, csr, keys
@@ -99,7 +102,21 @@ class FileKey:
 class Pkcs11Key:
     """An EC P-256 key on a PKCS#11 token, generated there on first use."""
 
-    def __init__(self, module: Path, token_label: str, pin: str, label: str) -> None:
+    def __init__(
+        self,
+        module: Path,
+        token_label: str,
+        pin: str,
+        label: str,
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
+        """Open the token and find (or make) the key ``label``.
+
+        ``environment`` (e.g. ``SOFTHSM2_CONF``) is exported where it is not
+        set yet: modules read it once, when they are first initialised.
+        """
+        for name, value in (environment or {}).items():
+            os.environ.setdefault(name, value)
         try:
             import pkcs11
         except ImportError as exc:
@@ -123,6 +140,17 @@ class Pkcs11Key:
     def close(self) -> None:
         """Log out and close the token session."""
         self._session.close()
+
+    def __enter__(self) -> Pkcs11Key:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def public_key(self) -> ec.EllipticCurvePublicKey:
         """Return the public key read from the token."""

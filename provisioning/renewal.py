@@ -8,6 +8,10 @@ the new certificate. The old certificate stays valid until it ends, so the
 kiosk keeps working while the bridge is unreachable; failed attempts are
 retried with exponential backoff and jitter, so a fleet renewing together
 does not hammer a bridge that just came back.
+
+With ``open_key`` (a kiosk whose key is on a PKCS#11 token) each renewal
+opens the token key, certifies it again and closes it; without, a fresh
+file key replaces the old one.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,11 +29,13 @@ import httpx
 from provisioning.enroll import finish_renewal, renew
 from provisioning.errors import ProvisioningError
 from provisioning.identity import KioskIdentity, load_identity
+from provisioning.keys import KioskKey
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 RenewedHook = Callable[[KioskIdentity], None]
+KeyOpener = Callable[[], AbstractContextManager[KioskKey]]
 
 
 def utc_now() -> datetime:
@@ -50,6 +57,7 @@ class CertificateRenewer:
         retry_max_s: float = 3600.0,
         on_renewed: RenewedHook | None = None,
         clock: Clock = utc_now,
+        open_key: KeyOpener | None = None,
     ) -> None:
         self.directory = directory
         self.http = http
@@ -59,6 +67,7 @@ class CertificateRenewer:
         self.retry_max_s = retry_max_s
         self.on_renewed = on_renewed or (lambda identity: None)
         self.clock = clock
+        self.open_key = open_key
         self.failures = 0
         self.renewals = 0
         self._stop = threading.Event()
@@ -89,7 +98,7 @@ class CertificateRenewer:
         ``on_renewed`` itself, e.g. after answering over the old connection.
         """
         with self._lock:
-            identity = renew(load_identity(self.directory), self.http)
+            identity = self._renew(load_identity(self.directory))
             self.renewals += 1
         if announce:
             self._announce(identity)
@@ -103,7 +112,7 @@ class CertificateRenewer:
                 if not identity.renewal_due(self.before, self.clock()):
                     self.failures = 0
                     return self._until_due(identity)
-                renewed = renew(identity, self.http)
+                renewed = self._renew(identity)
                 self.renewals += 1
         except ProvisioningError as exc:
             self.failures += 1
@@ -119,6 +128,12 @@ class CertificateRenewer:
         logger.info("certificate renewed until %s", renewed.expires_at())
         self._announce(renewed)
         return self._until_due(renewed)
+
+    def _renew(self, identity: KioskIdentity) -> KioskIdentity:
+        if self.open_key is None:
+            return renew(identity, self.http)
+        with self.open_key() as key:
+            return renew(identity, self.http, key)
 
     def _announce(self, identity: KioskIdentity) -> None:
         try:

@@ -14,6 +14,10 @@ The connection's client id is ``kiosk-<id>-telemetry``, apart from the
 agent's request link (``kiosk-<id>``), so the two never take over each
 other's session. After a certificate renewal :meth:`Publisher.reload_certificate`
 reconnects with the new files; the drain replays what was in flight.
+
+When the kiosk's key is on a token, :meth:`Publisher.use_tunnel` points the
+connection at the agent's local TLS tunnel (:mod:`edge.tunnel`) before it
+starts: the client then speaks plain MQTT to it and stunnel does the TLS.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import logging
 import ssl
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -58,6 +62,7 @@ class BrokerLink:
     ca: Path
     certificate: Path
     key: Path
+    tunnelled: bool = False
 
 
 class Publisher:
@@ -86,7 +91,9 @@ class Publisher:
         self._client_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._client = self._make_client()
+        # Made on first use, so use_tunnel() can come first: the token key
+        # has no file that tls_set() could load.
+        self._client_made: mqtt.Client | None = None
         self._drain = threading.Thread(
             target=self._run, name="outbox-drain", daemon=True
         )
@@ -95,6 +102,16 @@ class Publisher:
     def client(self) -> mqtt.Client:
         """The underlying paho client (commands publish their answers on it)."""
         return self._client
+
+    @property
+    def _client(self) -> mqtt.Client:
+        if self._client_made is None:
+            self._client_made = self._make_client()
+        return self._client_made
+
+    @_client.setter
+    def _client(self, client: mqtt.Client) -> None:
+        self._client_made = client
 
     def start(self) -> None:
         """Connect (retrying in the background) and start draining."""
@@ -121,6 +138,18 @@ class Publisher:
             self._client.loop_stop()
         if self._drain.is_alive():
             self._drain.join(timeout=5)
+
+    def use_tunnel(self, host: str, port: int) -> None:
+        """Connect in plain text to a local TLS tunnel (call before start)."""
+        with self._client_lock:
+            self.link = replace(self.link, host=host, port=port, tunnelled=True)
+            self._client_made = None
+        logger.debug(
+            "kiosk %s telemetry goes through the tunnel at %s:%s",
+            self.link.kiosk_id,
+            host,
+            port,
+        )
 
     def reload_certificate(self) -> None:
         """Reconnect with the certificate and key files as they are now.
@@ -176,12 +205,13 @@ class Publisher:
             client_id=f"kiosk-{self.link.kiosk_id}-telemetry",
             protocol=mqtt.MQTTv5,
         )
-        client.tls_set(
-            ca_certs=str(self.link.ca),
-            certfile=str(self.link.certificate),
-            keyfile=str(self.link.key),
-            tls_version=ssl.PROTOCOL_TLS_CLIENT,
-        )
+        if not self.link.tunnelled:
+            client.tls_set(
+                ca_certs=str(self.link.ca),
+                certfile=str(self.link.certificate),
+                keyfile=str(self.link.key),
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
         client.will_set(
             self._status_topic, self._status("offline").to_bytes(), qos=1, retain=True
         )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -16,7 +18,8 @@ from cloud_bridge.config import BridgeConfig
 from cloud_bridge.fleet.ca import ensure_kiosk_ca
 from cloud_bridge.fleet.service import Fleet
 from cloud_bridge.fleet.web import fleet_router
-from provisioning.enroll import finish_renewal, provision
+from provisioning.enroll import finish_renewal, provision, renew
+from provisioning.errors import ProvisioningError
 from provisioning.identity import KioskIdentity, load_identity
 from provisioning.keys import FileKey
 from provisioning.renewal import CertificateRenewer
@@ -133,3 +136,44 @@ def test_a_stale_new_key_is_discarded(
     assert not finish_renewal(tmp_path / "k")
     assert not fresh.path.exists()
     assert identity.key_path.read_bytes() == before
+
+
+def test_a_key_kept_in_place_is_certified_again(
+    fleet: Fleet, http: TestClient, tmp_path: Path
+) -> None:
+    identity = enrolled(fleet, http, tmp_path / "k")
+    first = identity.certificate()
+    key_pem = identity.key_path.read_bytes()
+    renewer = CertificateRenewer(
+        tmp_path / "k",
+        http,
+        before=timedelta(days=10),
+        open_key=lambda: nullcontext(FileKey(identity.key_path)),
+    )
+
+    renewed = renewer.renew_now(announce=False).certificate()
+
+    assert renewed.serial_number != first.serial_number
+    assert _spki(renewed.public_key()) == _spki(first.public_key())
+    assert identity.key_path.read_bytes() == key_pem
+    assert not identity.key_path.with_name("kiosk.key.new").exists()
+
+
+def test_a_kept_key_that_is_not_the_certificates_is_refused(
+    fleet: Fleet, http: TestClient, tmp_path: Path
+) -> None:
+    identity = enrolled(fleet, http, tmp_path / "k")
+    serial = identity.certificate().serial_number
+    stranger = FileKey(tmp_path / "other.key")
+
+    with pytest.raises(ProvisioningError, match="not the key of the current"):
+        renew(identity, http, stranger)
+
+    assert identity.certificate().serial_number == serial
+
+
+def _spki(key: object) -> bytes:
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )

@@ -15,6 +15,8 @@ each worker process after it forks; pooled connections cannot be shared.
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 WRITE_OPTION = "kiosk_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+WAL_SWITCH_S = 10.0
 POOL_SIZE = 4
 MAX_OVERFLOW = 4
 
@@ -83,22 +86,43 @@ def _sqlite_engine(url: URL) -> Engine:
         hide_parameters=True,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
     )
-    event.listen(engine, "connect", _configure_sqlite)
+    event.listen(engine, "connect", configure_sqlite_connection)
     event.listen(engine, "begin", _begin_sqlite)
     return engine
 
 
-def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+def configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+    """Set up a new SQLite connection: busy timeout, WAL, full sync, foreign keys."""
     # Let SQLAlchemy's begin event emit BEGIN instead of pysqlite.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _use_wal(cursor)
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """Put the database in WAL mode (it stays so, in the file, once set).
+
+    Switching needs the database to itself, and SQLite answers "database is
+    locked" at once, without waiting out the busy timeout, when several
+    processes open a new database together and each tries to switch; so
+    the switch is retried for a few seconds.
+    """
+    deadline = time.monotonic() + WAL_SWITCH_S
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _begin_sqlite(connection: Connection) -> None:

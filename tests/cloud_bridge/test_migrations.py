@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from multiprocessing.synchronize import Event
@@ -24,6 +25,7 @@ from cloud_bridge.store import (
     migrate,
     schema_version,
 )
+from cloud_bridge.store.engine import configure_sqlite_connection
 from cloud_bridge.store.migrations import ledger
 from cloud_bridge.store.schema import metadata
 
@@ -60,6 +62,33 @@ def _migrate_after(url: str, start: Event) -> None:
     start.wait(30)
     migrate(engine)
     engine.dispose()
+
+
+def _open_new_database(path: str, start: Event) -> None:
+    start.wait(30)
+    # what the engine's connect hook does to every new SQLite connection
+    connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+    configure_sqlite_connection(connection, None)
+    mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+    connection.close()
+    raise SystemExit(0 if mode == "wal" else 3)
+
+
+def test_processes_opening_a_new_sqlite_database_at_once(tmp_path: Path) -> None:
+    # each switches the new file to WAL; SQLite refuses all but one at once
+    for trial in range(20):
+        path = str(tmp_path / f"new-{trial}.db")
+        start = FORK.Event()
+        workers = [
+            FORK.Process(target=_open_new_database, args=(path, start))
+            for _ in range(6)
+        ]
+        for worker in workers:
+            worker.start()
+        start.set()
+        for worker in workers:
+            worker.join(60)
+        assert [worker.exitcode for worker in workers] == [0] * 6
 
 
 def test_fresh_database_reaches_latest_version(engine: Engine) -> None:

@@ -27,9 +27,7 @@ import binascii
 import hashlib
 import hmac
 import logging
-import os
 import secrets
-import tempfile
 from pathlib import Path
 from typing import Protocol
 
@@ -38,6 +36,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cloud_bridge.config import BridgeConfig
 from kiosk.errors import ConfigError
+from kiosk.files import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -194,38 +193,23 @@ def _unwrap(text: str, path: Path, wrapping: Wrapping) -> bytes:
 
 
 def _replace_key_file(path: Path, text: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
+        write_atomic(path, text, 0o600)
     except OSError as exc:
         raise ConfigError(
             f"cannot rewrite the TOTP key file {path}: {exc.strerror}"
         ) from exc
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def _create_key_file(path: Path, text: bytes) -> bool:
     """Write a key file unless one appeared meanwhile; True when written.
 
-    The key is written to a temporary file and hard-linked into place, which
-    fails when the name exists, so two processes starting at once agree on
-    one key.
+    The file is hard-linked into place, which fails when the name exists,
+    so two processes starting at once agree on one key.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(tmp, path)
+        write_atomic(path, text, 0o600, exclusive=True)
     except FileExistsError:
         return False
     except OSError as exc:
@@ -233,8 +217,6 @@ def _create_key_file(path: Path, text: bytes) -> bool:
             f"cannot write a TOTP key to {path}: {exc.strerror}; "
             "set KIOSK_BRIDGE__CONSOLE__TOTP_KEY instead"
         ) from exc
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return True
 
 

@@ -32,6 +32,17 @@ from tests.edge.conftest import agent_config
 from tests.edge.tls_broker import Identity, TestCa, TlsBroker
 
 
+def fleet_config(tmp_path: Path, ca_dir: Path, broker_port: int) -> BridgeConfig:
+    """A bridge configuration for the fleet's broker, with SQLite under tmp_path."""
+    return BridgeConfig.model_validate(
+        {
+            "data_dir": str(tmp_path / "bridge"),
+            "database": {"url": f"sqlite:///{tmp_path / 'bridge.db'}"},
+            "fleet": {"ca_dir": str(ca_dir), "broker_port": broker_port},
+        }
+    )
+
+
 class ServerThread:
     """A uvicorn server in a thread."""
 

@@ -23,7 +23,6 @@ import pytest
 from cryptography import x509
 from fastapi import FastAPI
 
-from cloud_bridge.config import BridgeConfig
 from cloud_bridge.fleet import schema
 from cloud_bridge.fleet.ca import (
     BROKER_CERTIFICATE,
@@ -51,7 +50,7 @@ from provisioning.identity import KioskIdentity
 from tests.broker import RunningBroker, client_identity, start_broker
 from tests.conftest import free_port
 from tests.edge.conftest import agent_config
-from tests.edge.stack import ServerThread
+from tests.edge.stack import ServerThread, fleet_config
 from tests.ota.conftest import Office, make_office, model_files
 
 pytestmark = pytest.mark.broker
@@ -85,13 +84,7 @@ class Bridge:
 def bridge(tmp_path: Path) -> Iterator[Bridge]:
     """Broker, fleet consumer with a director, enrollment and OTA over HTTP."""
     broker = start_broker(tmp_path / "mqtt")
-    config = BridgeConfig.model_validate(
-        {
-            "data_dir": str(tmp_path / "bridge"),
-            "database": {"url": f"sqlite:///{tmp_path / 'bridge.db'}"},
-            "fleet": {"ca_dir": str(broker.ca_dir), "broker_port": broker.port},
-        }
-    )
+    config = fleet_config(tmp_path, broker.ca_dir, broker.port)
     fleet = Fleet(config)
     office = make_office(tmp_path / "office")
     ingestor = Ingestor(

@@ -31,7 +31,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from fastapi import FastAPI
 
-from cloud_bridge.config import BridgeConfig
 from cloud_bridge.fleet.ca import (
     BROKER_CERTIFICATE,
     BROKER_KEY,
@@ -55,7 +54,7 @@ from provisioning.identity import KioskIdentity, load_identity
 from tests.broker import RunningBroker, connect, start_broker
 from tests.conftest import free_port
 from tests.edge.conftest import agent_config
-from tests.edge.stack import ServerThread
+from tests.edge.stack import ServerThread, fleet_config
 from tests.edge.test_services import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.hsm]
@@ -154,13 +153,7 @@ def kiosk_token(tmp_path: Path) -> KioskToken:
 def office(tmp_path: Path) -> Iterator[Office]:
     """The fleet's TLS Mosquitto and the bridge's fleet endpoints."""
     broker = start_broker(tmp_path / "mqtt")
-    config = BridgeConfig.model_validate(
-        {
-            "data_dir": str(tmp_path / "bridge"),
-            "database": {"url": f"sqlite:///{tmp_path / 'bridge.db'}"},
-            "fleet": {"ca_dir": str(broker.ca_dir), "broker_port": broker.port},
-        }
-    )
+    config = fleet_config(tmp_path, broker.ca_dir, broker.port)
     fleet = Fleet(config)
     app = FastAPI()
     app.include_router(fleet_router(fleet))

@@ -68,32 +68,22 @@ print(base - rss_kb())
 """
 
 
-def test_trimming_gives_back_the_freed_heap_pages() -> None:
-    def returned(mode: str) -> int:
-        done = subprocess.run(
-            [sys.executable, "-c", TRIM_PROBE, mode],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return int(done.stdout.strip())
+def probe_kb(code: str, mode: str) -> int:
+    """Run a memory probe in a fresh interpreter; return the KB it printed."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, mode], capture_output=True, text=True, check=True
+    )
+    return int(done.stdout.strip())
 
+
+def test_trimming_gives_back_the_freed_heap_pages() -> None:
     # 150 MB of heap blocks freed: pinned by the small objects until trimmed
-    assert returned("keep") < 20 << 10
-    assert returned("trim") > 120 << 10
+    assert probe_kb(TRIM_PROBE, "keep") < 20 << 10
+    assert probe_kb(TRIM_PROBE, "trim") > 120 << 10
 
 
 def test_freed_copy_sized_buffers_go_back_to_the_system() -> None:
-    def grown(mode: str) -> int:
-        done = subprocess.run(
-            [sys.executable, "-c", PROBE, mode],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return int(done.stdout.strip())
-
     # 20 buffers of 6 MB, all freed: with the threshold fixed they go back,
     # without it the small objects between them pin them in the heap
-    assert grown("fixed") < 8 << 10
-    assert grown("default") > 60 << 10
+    assert probe_kb(PROBE, "fixed") < 8 << 10
+    assert probe_kb(PROBE, "default") > 60 << 10

@@ -60,9 +60,14 @@ class BlobStore(Protocol):
         ...
 
 
+def is_digest(name: str) -> bool:
+    """Tell whether ``name`` is a lower-case hex SHA-256 (a blob's name)."""
+    return _HEX.match(name) is not None
+
+
 def check_digest(digest: str) -> str:
     """Return ``digest`` if it is a lower-case hex SHA-256, else ValueError."""
-    if not _HEX.match(digest):
+    if not is_digest(digest):
         raise ValueError(f"not a lower-case hex SHA-256 digest: {digest!r}")
     return digest
 
@@ -144,7 +149,7 @@ class Archive:
     def digests(self) -> Iterator[str]:
         """Yield the digest of every stored blob."""
         for candidate in self._blobs.glob("??/??/*"):
-            if _HEX.match(candidate.name) and candidate.is_file():
+            if is_digest(candidate.name) and candidate.is_file():
                 yield candidate.name
 
     def orphans(self, known: set[str]) -> list[str]:

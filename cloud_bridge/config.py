@@ -141,21 +141,13 @@ class ObjectStoreSection(Section):
 
     def read_secret(self, data_dir: Path) -> str:
         """Return the secret access key from the configuration or its file."""
-        if self.secret_access_key is not None:
-            return self.secret_access_key.get_secret_value()
-        if self.secret_access_key_file is None:
-            raise ConfigError(
-                "archive.s3.secret_access_key or secret_access_key_file must be set"
-            )
-        path = resolve(data_dir, self.secret_access_key_file)
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read the object store's secret key from {path}: "
-                f"{exc.strerror}; write it there (mode 0600) or set "
-                "KIOSK_BRIDGE__ARCHIVE__S3__SECRET_ACCESS_KEY"
-            ) from exc
+        return read_secret(
+            self.secret_access_key,
+            self.secret_access_key_file,
+            data_dir,
+            "archive.s3.secret_access_key",
+            "KIOSK_BRIDGE__ARCHIVE__S3__SECRET_ACCESS_KEY",
+        )
 
 
 class ArchiveSection(Section):
@@ -230,18 +222,13 @@ class HsmSection(Section):
 
     def read_pin(self, data_dir: Path) -> str:
         """Return the user PIN from the configuration or the PIN file."""
-        if self.pin is not None:
-            return self.pin.get_secret_value()
-        if self.pin_file is None:
-            raise ConfigError("hsm.pin or hsm.pin_file must be set")
-        path = resolve(data_dir, self.pin_file)
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read the HSM PIN from {path}: {exc.strerror}; "
-                "run 'kiosk bridge init' or set KIOSK_BRIDGE__HSM__PIN"
-            ) from exc
+        return read_secret(
+            self.pin,
+            self.pin_file,
+            data_dir,
+            "hsm.pin",
+            "KIOSK_BRIDGE__HSM__PIN (or run 'kiosk bridge init')",
+        )
 
 
 class TimestampSection(Section):
@@ -584,6 +571,28 @@ class BridgeConfig(Section):
             if name and name != ":memory:":
                 return prefix + str(self.path(Path(name)).absolute())
         return url
+
+
+def read_secret(
+    value: SecretStr | None, file: Path | None, data_dir: Path, key: str, env: str
+) -> str:
+    """Return a secret given in the configuration, else read from its file.
+
+    ``key`` names the setting (``hsm.pin``; its file setting is ``key +
+    "_file"``) and ``env`` the environment variable that can give it.
+    """
+    if value is not None:
+        return value.get_secret_value()
+    if file is None:
+        raise ConfigError(f"{key} or {key}_file must be set")
+    path = resolve(data_dir, file)
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {key} from {path}: {exc.strerror}; write it there "
+            f"(mode 0600) or set {env}"
+        ) from exc
 
 
 def resolve(base: Path, relative: Path) -> Path:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +30,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cloud_bridge.archive import check_digest
+from cloud_bridge.archive import check_digest, is_digest
 from cloud_bridge.config import ObjectStoreSection, resolve
 from cloud_bridge.errors import ArchiveError, NotFoundError
 
@@ -40,7 +39,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_HEX = re.compile(r"^[0-9a-f]{64}$")
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _TAKEN = {"412", "PreconditionFailed"}
 _REFUSED_KEYS = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
@@ -214,7 +212,7 @@ class ObjectArchive:
             for page in pages:
                 for item in page.get("Contents", []):
                     key = item["Key"]
-                    if _HEX.match(key.rsplit("/", 1)[-1]):
+                    if is_digest(key.rsplit("/", 1)[-1]):
                         yield key, item["LastModified"]
         except (ClientError, BotoCoreError) as exc:
             raise self._error("list", exc) from exc

@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, model_validator
 
 from drivers.config import DevicesConfig
 from kiosk.settings import Section, load_settings
 from models.config import DEFAULT_MODEL_DIR
 from ota.config import OtaClientSection
+from provisioning.config import KeyStoreSection
 
 ENV_PREFIX = "KIOSK_AGENT"
 
@@ -178,50 +179,14 @@ class VisionSection(Section):
     )
 
 
-class KeySection(Section):
-    """Where the kiosk's private key is: a file, or a PKCS#11 token (TPM, HSM).
+class KeySection(KeyStoreSection):
+    """Where the kiosk's private key is, and the tunnel a token key needs.
 
-    The names and defaults are those of ``[provisioning]``
-    (:class:`provisioning.config.ProvisioningSection`). With a token the
-    agent's TLS connections go through a local stunnel tunnel
-    (:mod:`edge.tunnel`), which needs stunnel4 and libengine-pkcs11-openssl.
+    With a token the agent's TLS connections go through a local stunnel
+    tunnel (:mod:`edge.tunnel`), which needs stunnel4 and
+    libengine-pkcs11-openssl.
     """
 
-    key_backend: Literal["file", "pkcs11"] = Field(
-        "file",
-        description="file: office.key_file; pkcs11: the key is on a token and the "
-        "MQTT and HTTPS connections go through stunnel.",
-    )
-    pkcs11_module: Path = Field(
-        Path("/usr/lib/softhsm/libsofthsm2.so"),
-        description="PKCS#11 module of the token (pkcs11 backend).",
-    )
-    pkcs11_token_label: str = Field(
-        "kiosk",
-        min_length=1,
-        max_length=32,
-        pattern=r"^[^\r\n]+$",
-        description="Label of the token.",
-    )
-    pkcs11_pin: SecretStr | None = Field(
-        None,
-        description="Token user PIN (pkcs11 backend); prefer the environment "
-        "variable KIOSK_AGENT__SERVICES__KEY__PKCS11_PIN.",
-    )
-    key_label: str = Field(
-        "kiosk-identity",
-        min_length=1,
-        max_length=64,
-        pattern=r"^[^\r\n]+$",
-        description="Label of the kiosk key on the token (pkcs11 backend).",
-    )
-    pkcs11_environment: dict[str, str] | None = Field(
-        None,
-        max_length=20,
-        description="Environment the module needs, e.g. { SOFTHSM2_CONF = "
-        '"/etc/softhsm/softhsm2.conf" } or TPM2_PKCS11_STORE for tpm2-pkcs11 '
-        "(set here or in the agent's environment; overrides lower-case names).",
-    )
     stunnel_command: str = Field(
         "stunnel",
         min_length=1,

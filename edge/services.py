@@ -30,7 +30,7 @@ from typing import Protocol
 
 import httpx
 
-from edge.config import AgentConfig, KeySection, ServicesSection
+from edge.config import AgentConfig, ServicesSection
 from edge.telemetry.commands import Action
 from edge.telemetry.health import HealthSources, ReportsHealth
 from edge.telemetry.outbox import Outbox
@@ -43,8 +43,8 @@ from protocol.commands import ArgValue
 from protocol.updates import InstallReport
 from provisioning.errors import ProvisioningError
 from provisioning.identity import KioskIdentity, load_identity
-from provisioning.keys import Pkcs11Key
-from provisioning.renewal import CertificateRenewer, KeyOpener
+from provisioning.keys import token_key_opener
+from provisioning.renewal import CertificateRenewer
 
 logger = logging.getLogger(__name__)
 
@@ -236,24 +236,6 @@ def _renewer(
         on_renewed=services.certificate_renewed,
         open_key=token_key_opener(section.key),
     )
-
-
-def token_key_opener(section: KeySection) -> KeyOpener | None:
-    """Return how to open the kiosk key on its token, or None for a file key."""
-    if section.key_backend != "pkcs11" or section.pkcs11_pin is None:
-        return None
-    pin = section.pkcs11_pin
-
-    def open_key() -> Pkcs11Key:
-        return Pkcs11Key(
-            section.pkcs11_module,
-            section.pkcs11_token_label,
-            pin.get_secret_value(),
-            section.key_label,
-            section.pkcs11_environment or {},
-        )
-
-    return open_key
 
 
 def _telemetry(

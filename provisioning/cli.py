@@ -10,7 +10,7 @@ import httpx
 
 from provisioning.config import ProvisioningSection
 from provisioning.enroll import provision
-from provisioning.keys import KioskKey
+from provisioning.keys import KioskKey, token_key_opener
 
 
 @click.command("provision")
@@ -44,7 +44,6 @@ def provision_command(
         key: KioskKey | None = None
         if config_path is not None:
             from edge.config import load_agent_config
-            from edge.services import token_key_opener
 
             config = load_agent_config(config_path)
             target = directory or config.path(config.services.identity_dir)

@@ -83,13 +83,7 @@ def renew(
         return _recertify(identity, http, key)
     current = FileKey(identity.key_path)
     fresh = current.replace()
-    csr_pem = fresh.csr_pem(identity.kiosk_id)
-    body = {
-        "certificate_pem": identity.certificate_path.read_text(encoding="ascii"),
-        "csr_pem": csr_pem,
-        "proof": base64.b64encode(current.sign(csr_pem.encode("ascii"))).decode(),
-    }
-    answer = _post(http, identity.bridge_url.rstrip("/") + RENEW_PATH, body)
+    answer = _ask_renewal(identity, http, current, fresh)
     # The certificate is written before the key moves into place: a crash
     # between the two leaves the new key beside the new certificate, which
     # finish_renewal() puts in place at the next start.
@@ -107,16 +101,23 @@ def _recertify(
             "the key on the token is not the key of the current certificate; "
             "check the key label or enroll the kiosk again"
         )
-    csr_pem = key.csr_pem(identity.kiosk_id)
-    body = {
-        "certificate_pem": identity.certificate_path.read_text(encoding="ascii"),
-        "csr_pem": csr_pem,
-        "proof": base64.b64encode(key.sign(csr_pem.encode("ascii"))).decode(),
-    }
-    answer = _post(http, identity.bridge_url.rstrip("/") + RENEW_PATH, body)
+    answer = _ask_renewal(identity, http, key, key)
     renewed = _store(identity.dir, identity.bridge_url, answer)
     logger.info("kiosk %s renewed the certificate of its token key", renewed.kiosk_id)
     return renewed
+
+
+def _ask_renewal(
+    identity: KioskIdentity, http: httpx.Client, current: KioskKey, new: KioskKey
+) -> dict[str, Any]:
+    """Send ``new``'s certificate request, proven by the ``current`` key."""
+    csr_pem = new.csr_pem(identity.kiosk_id)
+    body = {
+        "certificate_pem": identity.certificate_path.read_text(encoding="ascii"),
+        "csr_pem": csr_pem,
+        "proof": base64.b64encode(current.sign(csr_pem.encode("ascii"))).decode(),
+    }
+    return _post(http, identity.bridge_url.rstrip("/") + RENEW_PATH, body)
 
 
 def finish_renewal(directory: Path) -> bool:

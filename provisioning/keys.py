@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import NameOID
 
+from provisioning.config import KeyStoreSection
 from provisioning.errors import KeyBackendError
 
 logger = logging.getLogger(__name__)
@@ -229,3 +230,21 @@ def _read_key(path: Path) -> ec.EllipticCurvePrivateKey:
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise KeyBackendError(f"{path} is not an EC key")
     return key
+
+
+def token_key_opener(section: KeyStoreSection) -> Callable[[], Pkcs11Key] | None:
+    """Return how to open the kiosk key on its token, or None for a file key."""
+    if section.key_backend != "pkcs11" or section.pkcs11_pin is None:
+        return None
+    pin = section.pkcs11_pin
+
+    def open_key() -> Pkcs11Key:
+        return Pkcs11Key(
+            section.pkcs11_module,
+            section.pkcs11_token_label,
+            pin.get_secret_value(),
+            section.key_label,
+            section.pkcs11_environment or {},
+        )
+
+    return open_key

@@ -118,6 +118,11 @@ class HidCodeReader:
             self._fd = None
 
     def _read_events(self, timeout: float) -> str | None:
+        # A code already buffered (two scans arriving in one read) is
+        # returned before waiting on the device.
+        code = self._consume()
+        if code is not None:
+            return code
         fd = self._open()
         ready, _, _ = select.select([fd], [], [], timeout)
         if not ready:

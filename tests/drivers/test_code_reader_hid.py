@@ -78,6 +78,21 @@ def test_a_printed_copys_qr_text_is_read(device: Path) -> None:
     assert reader.health().state is HealthState.OK
 
 
+def test_two_scans_in_one_read_are_both_returned(device: Path) -> None:
+    # One write is read at once: the second code is already buffered when
+    # the first is returned, and the scanner has gone quiet (closed) since.
+    data = key_events("first") + key_events("second")
+    reader = HidCodeReader("code_reader", str(device))
+    writer = write_later(device, data, chunk=len(data))
+
+    first = reader.read(timeout=5)
+    writer.join()
+    second = reader.read(timeout=1)
+    reader.close()
+
+    assert (first, second) == ("first", "second")
+
+
 def test_nothing_typed_returns_none(device: Path) -> None:
     reader = HidCodeReader("code_reader", str(device))
     holder = os.open(device, os.O_RDWR | os.O_NONBLOCK)

@@ -18,7 +18,12 @@ from edge.errors import IdentityError
 from edge.face import SimulatedFaceChecker
 from edge.identity import read_id_card
 from edge.simulation import SAMPLE_QR, draw_id_card
-from edge.vision import ModelFaceChecker, VisionModels, build_face_checker
+from edge.vision import (
+    ModelFaceChecker,
+    VisionModels,
+    build_face_checker,
+    fused_score,
+)
 from models.manifest import Manifest
 from tests.models.conftest import lfw_dir, manifest, model_dir  # noqa: F401
 
@@ -159,3 +164,20 @@ def test_configuration_chooses_the_checker(models: VisionModels) -> None:
     assert isinstance(build_face_checker(forced, simulated, models), ModelFaceChecker)
     off = VisionSection(face_checker="simulated")
     assert isinstance(build_face_checker(off, real, models), SimulatedFaceChecker)
+
+
+def test_frames_are_fused_by_their_mean_not_their_best() -> None:
+    reference = np.zeros(128, np.float32)
+    reference[0] = 1.0
+    close = np.zeros(128, np.float32)
+    close[[0, 1]] = (0.8, 0.6)
+    far = np.zeros(128, np.float32)
+    far[[0, 2]] = (0.2, np.sqrt(1 - 0.04))
+
+    assert fused_score(reference, [close]) == pytest.approx(0.8)
+    assert fused_score(reference, [close, close, close]) == pytest.approx(0.8)
+    # One lucky frame among poor ones does not carry the decision.
+    mixed = fused_score(reference, [close, far, far])
+    assert mixed < 0.8
+    assert mixed == pytest.approx(1.2 / np.linalg.norm(close + 2 * far))
+    assert fused_score(reference, []) == 0.0

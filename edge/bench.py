@@ -6,6 +6,11 @@ a local port; a client presses through each visit as the browser would
 officer in this process approves each request as soon as it is stored, so
 the time from submit to the start of printing can be measured; the broker
 and the bridge's intake must then be running (``kiosk bridge run``).
+
+The bench's agent keeps its store and outbox in a scratch directory, never
+in the kiosk's own, so no simulated visit is ever sent from a real outbox.
+Without ``--bridge-config`` it also runs without the kiosk's identity and
+key, so nothing it submits can reach an office.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import json
 import logging
 import resource
 import statistics
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +33,7 @@ import uvicorn
 
 from drivers.camera_sim import list_images
 from edge.agent import Agent, build_agent
-from edge.config import AgentConfig, load_agent_config
+from edge.config import AgentConfig, KeySection, load_agent_config
 from edge.speech import RecordingSpeaker
 from edge.visit import Step
 
@@ -178,9 +184,25 @@ def serve(agent: Agent) -> tuple[str, Callable[[], None]]:
         agent.ui.app, host="127.0.0.1", port=agent.config.port, log_level="warning"
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        """Serve until told to stop; keep why it could not start."""
+        try:
+            server.run()
+        except (OSError, SystemExit) as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     while not server.started:
+        if not thread.is_alive():
+            why = f" ({failures[0]})" if failures else ""
+            raise click.ClickException(
+                f"the agent's screen could not listen on 127.0.0.1:"
+                f"{agent.config.port}{why}; stop the agent using it or set "
+                "another port in the configuration"
+            )
         time.sleep(0.02)
 
     def stop() -> None:
@@ -229,13 +251,37 @@ def with_face_photos(config: AgentConfig, faces: Path) -> AgentConfig:
     return config.model_copy(update={"simulation": simulation, "vision": vision})
 
 
+def scratch_config(config: AgentConfig, directory: Path, online: bool) -> AgentConfig:
+    """Return ``config`` with its agent store and outbox in ``directory``.
+
+    ``online`` keeps the kiosk's identity, where the officer of
+    ``--bridge-config`` can receive its requests; offline the kiosk has no
+    identity, certificate or key, so nothing it submits can reach an office.
+    """
+    if online:
+        identity = config.path(config.services.identity_dir).absolute()
+        services = config.services.model_copy(update={"identity_dir": identity})
+        return config.model_copy(update={"data_dir": directory, "services": services})
+    office = config.office.model_copy(update={"cert_file": None, "key_file": None})
+    services = config.services.model_copy(
+        update={"identity_dir": Path("identity"), "key": KeySection()}
+    )
+    return config.model_copy(
+        update={"data_dir": directory, "office": office, "services": services}
+    )
+
+
 def bench_with(
     config: AgentConfig, visits: int, approve: Callable[[], None] | None, idle_s: float
 ) -> BenchResult:
     """Build the agent, run the visits (approving in a thread), stop."""
     agent = build_agent(config, RecordingSpeaker())
     agent.start()
-    url, stop_server = serve(agent)
+    try:
+        url, stop_server = serve(agent)
+    except BaseException:
+        agent.stop()
+        raise
     stop = threading.Event()
 
     def officer_loop() -> None:
@@ -300,7 +346,9 @@ def visit_bench(
     if bridge_config is not None:
         approve, bridge = officer_approving(bridge_config)
     try:
-        result = bench_with(config, visits, approve, idle_s)
+        with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as scratch:
+            isolated = scratch_config(config, Path(scratch), bridge is not None)
+            result = bench_with(isolated, visits, approve, idle_s)
     finally:
         if bridge is not None:
             bridge.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -59,6 +59,7 @@ class Agent:
     services: AgentServices | None = None
     screen: ScreenPower | None = None
     tunnel: TlsTunnel | None = None
+    models_ready: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
         """Start the devices, resume or end an interrupted visit, connect.
@@ -78,13 +79,7 @@ class Agent:
     def _start_parts(self) -> None:
         self.devices.start()
         threading.Thread(
-            target=self.vision.warm_up,
-            args=(
-                uses_face_models(self.config.vision, self.config.devices),
-                self.config.vision.ocr == "models",
-            ),
-            name="load-models",
-            daemon=True,
+            target=self._load_models, name="load-models", daemon=True
         ).start()
         self.controller.recover()
         self.sender.start()
@@ -95,6 +90,16 @@ class Agent:
         self._watch_headphones()
         self._stop = threading.Event()
         threading.Thread(target=self._idle_loop, name="idle", daemon=True).start()
+
+    def _load_models(self) -> None:
+        """Load the models the configuration uses, then set ``models_ready``."""
+        try:
+            self.vision.warm_up(
+                uses_face_models(self.config.vision, self.config.devices),
+                self.config.vision.ocr == "models",
+            )
+        finally:
+            self.models_ready.set()
 
     def stop(self) -> None:
         """Stop everything; unsent requests stay on disk."""

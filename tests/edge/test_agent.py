@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from drivers.gpio import SimulatedLineDriver
@@ -53,3 +54,22 @@ def test_presence_sensor_counts_as_a_touch_and_offline_visit_is_kept(
         assert 'lang="vi"' in page and "Gọi nhân viên" in page
     finally:
         agent.stop()
+
+
+def test_models_that_cannot_load_are_logged_and_the_agent_still_says_ready(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    config = agent_config(
+        tmp_path,
+        office={"mqtt_port": 1, "https_url": "https://127.0.0.1:1"},
+        vision={"face_checker": "models", "model_dir": str(empty)},
+    )
+    agent = build_agent(config, RecordingSpeaker())
+    agent.start()
+    try:
+        assert agent.models_ready.wait(30)
+    finally:
+        agent.stop()
+    assert "run `kiosk models fetch`" in caplog.text

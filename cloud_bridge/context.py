@@ -24,7 +24,7 @@ from cloud_bridge.errors import PkiError
 from cloud_bridge.hsm import HsmToken, open_token
 from cloud_bridge.signing import CopySigner, http_timestamper
 from cloud_bridge.store import CopyStore
-from kiosk.memory import return_large_blocks
+from kiosk.memory import keep_freed_heap, return_large_blocks
 from protocol.seal import TrustList, certificate_kid
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class Bridge:
     def __init__(self, config: BridgeConfig) -> None:
         self.config = config
         return_large_blocks()
+        keep_freed_heap()
 
     @cached_property
     def store(self) -> CopyStore:

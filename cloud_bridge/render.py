@@ -22,10 +22,12 @@ Vietnamese alphabet and embedded in every copy. The scans are image XObjects
 made directly from the JPEG bytes, never decoded. The QR code
 is encoded by zxing-cpp (segno, in pure Python, took 10-25 ms a copy) and
 placed as a 1-bit image XObject (one pixel per module, no interpolation),
-which keeps the content streams short. pikepdf then writes PDF/A-2b (XMP
-metadata, sRGB output intent) at PDF version 1.7 and, by default, validates
-what it wrote with its own PDF/A checker; ``validate=False`` applies the same
-repairs and save settings without re-reading the output, for throughput.
+which keeps the content streams short. The PDF/A-2b metadata (XMP packet,
+document info, sRGB output intent) is written by
+:mod:`cloud_bridge.pdfa_metadata`; pikepdf then saves at PDF version 1.7 and,
+by default, validates what it wrote with its own PDF/A checker;
+``validate=False`` uses the same save settings without re-reading the
+output, for throughput.
 With a signature text, the copy also carries its signature fields and is
 saved without object streams, ready to be signed in place
 (:mod:`cloud_bridge.pades`); without, it is a plain PDF that pyHanko can
@@ -53,6 +55,7 @@ from PIL import Image, ImageOps
 from cloud_bridge.errors import InputError, VerificationError
 from cloud_bridge.pades import SignatureText, add_signature_fields
 from cloud_bridge.pages import Page
+from cloud_bridge.pdfa_metadata import DocumentInfo, declare_pdfa
 from cloud_bridge.typeset import FontProgram, PageDrawing, embed_font, font_program
 
 logger = logging.getLogger(__name__)
@@ -73,6 +76,7 @@ SCAN_NAME = "/TTPVHCCScan"
 QR_NAME = "/TTPVHCCSeal"
 PDFA_FLAVOUR = "2b"
 PDF_VERSION = "1.7"
+PRODUCER = "ttpvhcc-kiosk"
 
 MARGIN = 12 * mm
 HEADER = 9 * mm
@@ -164,10 +168,20 @@ def render_copy(
             _place_scan(pdf, page, scan, _fit(scan, _scan_area(size, last)))
         _place_qr(pdf, pdf.pages[-1], copy.qr_payload)
         pdf.Root.Lang = pikepdf.String("vi-VN")
-        _set_info(pdf, copy)
+        moment = signed_at or datetime.now(UTC)
+        declare_pdfa(
+            pdf,
+            DocumentInfo(
+                title=f"Bản sao chứng thực {copy.copy_id}",
+                author=copy.office_name,
+                subject=copy.document_type_label,
+                producer=PRODUCER,
+                created=moment,
+            ),
+        )
         options: dict[str, Any] = {}
         if signature is not None:
-            add_signature_fields(pdf, signature, signed_at or datetime.now(UTC))
+            add_signature_fields(pdf, signature, moment)
             options["object_stream_mode"] = pikepdf.ObjectStreamMode.disable
         return _save_pdfa(pdf, copy.copy_id, validate, options)
 
@@ -390,20 +404,11 @@ def _jpeg_colour_space(data: bytes) -> pikepdf.Name:
     return JPEG_COLOUR_SPACES[mode]
 
 
-def _set_info(pdf: pikepdf.Pdf, copy: CopyContent) -> None:
-    with pdf.open_metadata(set_pikepdf_as_editor=False) as meta:
-        meta["dc:title"] = f"Bản sao chứng thực {copy.copy_id}"
-        meta["dc:creator"] = [copy.office_name]
-        meta["dc:description"] = copy.document_type_label
-        meta["pdf:Producer"] = "ttpvhcc-kiosk"
-
-
 def _save_pdfa(
     pdf: pikepdf.Pdf, copy_id: str, validate: bool, options: dict[str, Any]
 ) -> bytes:
     out = io.BytesIO()
     if not validate:
-        pikepdf.pdfa.prepare(pdf, PDFA_FLAVOUR)
         settings = pikepdf.pdfa.resolve_save_kwargs(
             PDFA_FLAVOUR, min_version=PDF_VERSION, **options
         )

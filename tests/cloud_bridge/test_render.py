@@ -176,3 +176,19 @@ def test_pdf_without_scans_is_refused() -> None:
         extract_page_images(out.getvalue())
     with pytest.raises(VerificationError, match="cannot be read"):
         extract_page_images(b"not a pdf")
+
+
+def test_pikepdf_finds_nothing_to_prepare_in_a_copy(
+    five_page_copy: CopyContent,
+) -> None:
+    # the metadata is written by our template, not by pikepdf's editor: its
+    # own preparation must have nothing left to add, remove or repair
+    title = replace(five_page_copy, office_name="Phường <Mẫu> & Co")
+    pdf = render_copy(title, validate=False)
+    assert pikepdf.pdfa.validate_written(io.BytesIO(pdf), "2b").passed
+    with pikepdf.open(io.BytesIO(pdf)) as opened:
+        assert opened.open_metadata()["dc:creator"] == ["Phường <Mẫu> & Co"]
+        assert str(opened.docinfo.Author) == "Phường <Mẫu> & Co"
+        assert str(opened.docinfo.Producer) == "ttpvhcc-kiosk"
+        prepared = pikepdf.pdfa.prepare(opened, "2b")
+    assert not prepared.changed, prepared

@@ -101,18 +101,33 @@ class AgentProcess:
 
 
 def drive(url: str, submitted: list[int]) -> None:
-    """Run visit actions until the agent dies; count confirmed submits."""
+    """Run visit actions until the agent dies; count confirmed submits.
+
+    An action at the wrong step is ignored and still answered with a
+    redirect (a visit resumed at "waiting" after a kill starts that way), so
+    a submit counts only when it took the visit on from "confirm".
+    """
     with httpx.Client(base_url=url, timeout=10) as client:
         try:
             while True:
                 for name, step in ACTIONS:
                     data = {"step": step, **(REVIEW if name == "review" else {})}
+                    before = current_step(client) if name == "submit" else ""
                     answer = client.post(f"/action/{name}", data=data)
-                    if name == "submit" and answer.status_code == 303:
+                    if (
+                        name == "submit"
+                        and answer.status_code == 303
+                        and before == "confirm"
+                        and current_step(client) != "confirm"
+                    ):
                         submitted.append(1)
                 client.post("/action/finish", data={"step": "waiting"})
         except httpx.HTTPError:
             return
+
+
+def current_step(client: httpx.Client) -> str:
+    return str(client.get("/api/state").json()["step"])
 
 
 def outbox(db: Path) -> list[tuple[str, bool]]:

@@ -59,15 +59,10 @@ class DocumentInfo:
     created: datetime
 
 
-# A name, a text string or a number, kept apart from the document it came from.
-Plain = tuple[str, str | int | float]
-
-
 @dataclass(frozen=True)
-class _OutputIntent:
-    profile: bytes  # the ICC profile's stream, as stored (compressed)
-    profile_entries: dict[str, Plain]
-    entries: dict[str, Plain]
+class _Profile:
+    icc: bytes
+    identifier: str  # its /OutputConditionIdentifier, also used as /Info
 
 
 def declare_pdfa(pdf: pikepdf.Pdf, info: DocumentInfo) -> None:
@@ -107,57 +102,31 @@ def declare_pdfa(pdf: pikepdf.Pdf, info: DocumentInfo) -> None:
 
 
 def _make_output_intent(pdf: pikepdf.Pdf) -> pikepdf.Object:
-    intent = _srgb_output_intent()
-    profile = pikepdf.Stream(pdf, intent.profile)
-    for key, value in intent.profile_entries.items():
-        profile[key] = _object(value)
-    entries: dict[str, pikepdf.Object | int | float] = {
-        key: _object(value) for key, value in intent.entries.items()
-    }
-    entries["/DestOutputProfile"] = pdf.make_indirect(profile)
-    return pdf.make_indirect(pikepdf.Dictionary(entries))
+    profile = _srgb_profile()
+    stream = pikepdf.Stream(pdf, profile.icc)
+    stream.N = 3
+    return pdf.make_indirect(
+        pikepdf.Dictionary(
+            Type=pikepdf.Name.OutputIntent,
+            S=pikepdf.Name.GTS_PDFA1,
+            OutputConditionIdentifier=pikepdf.String(profile.identifier),
+            Info=pikepdf.String(profile.identifier),
+            DestOutputProfile=pdf.make_indirect(stream),
+        )
+    )
 
 
 @cache
-def _srgb_output_intent() -> _OutputIntent:
-    """Return the sRGB output intent ``pikepdf.pdfa.prepare`` installs."""
+def _srgb_profile() -> _Profile:
+    """Return the sRGB profile ``pikepdf.pdfa.prepare`` installs, read once."""
     with pikepdf.new() as blank:
         blank.add_blank_page()
         pikepdf.pdfa.prepare(blank, FLAVOUR)
         intent = blank.Root.OutputIntents[0]
-        profile = intent.DestOutputProfile
-        return _OutputIntent(
-            profile=profile.read_raw_bytes(),
-            profile_entries={
-                key: _plain(value)
-                for key, value in profile.stream_dict.items()
-                if key != "/Length"
-            },
-            entries={
-                key: _plain(value)
-                for key, value in intent.items()
-                if key != "/DestOutputProfile"
-            },
+        return _Profile(
+            icc=intent.DestOutputProfile.read_bytes(),
+            identifier=str(intent.OutputConditionIdentifier),
         )
-
-
-def _plain(value: pikepdf.Object) -> Plain:
-    if isinstance(value, pikepdf.Name):
-        return ("name", str(value))
-    if isinstance(value, pikepdf.String):
-        return ("string", str(value))
-    if isinstance(value, int | float):
-        return ("number", value)
-    raise TypeError(f"pikepdf's sRGB output intent has an unexpected {value!r}")
-
-
-def _object(plain: Plain) -> pikepdf.Object | int | float:
-    kind, value = plain
-    if kind == "name":
-        return pikepdf.Name(str(value))
-    if isinstance(value, str):
-        return pikepdf.String(value)
-    return value
 
 
 def _pdf_date(moment: datetime) -> str:

@@ -55,6 +55,7 @@ from PIL import Image, ImageOps
 from cloud_bridge.errors import InputError, VerificationError
 from cloud_bridge.pades import SignatureText, add_signature_fields
 from cloud_bridge.pages import Page
+from cloud_bridge.pdfa_metadata import FLAVOUR as PDFA_FLAVOUR
 from cloud_bridge.pdfa_metadata import DocumentInfo, declare_pdfa
 from cloud_bridge.typeset import FontProgram, PageDrawing, embed_font, font_program
 
@@ -74,7 +75,6 @@ FONT_FILES = {
 }
 SCAN_NAME = "/TTPVHCCScan"
 QR_NAME = "/TTPVHCCSeal"
-PDFA_FLAVOUR = "2b"
 PDF_VERSION = "1.7"
 PRODUCER = "ttpvhcc-kiosk"
 
